@@ -1,0 +1,167 @@
+#include "sipex/aggregate.hpp"
+
+#include <algorithm>
+#include <bit>
+
+namespace sipex {
+namespace {
+
+constexpr std::string_view kDirections[kDirectionCount] = {"unknown", "inbound", "outbound"};
+
+inline uint32_t hash_addr(const IpAddr& a) {
+  uint64_t x, y;
+  std::memcpy(&x, a.bytes, 8);
+  std::memcpy(&y, a.bytes + 8, 8);
+  uint64_t h = (x ^ (y * 0x9E3779B97F4A7C15ull) ^ a.family) * 0xBF58476D1CE4E5B9ull;
+  return static_cast<uint32_t>(h >> 32);
+}
+
+}  // namespace
+
+std::string_view direction_name(Direction d) { return kDirections[static_cast<size_t>(d)]; }
+
+// ---- PeerRegistry ----
+
+PeerRegistry::PeerRegistry(const Config& cfg) : max_peers_(cfg.max_peers) {
+  names_.push_back("other");
+  for (const PeerDef& p : cfg.peers) {
+    const auto id = static_cast<PeerId>(names_.size());
+    names_.push_back(p.name);
+    for (const Cidr& c : p.networks) named_.push_back({c, id});
+  }
+  std::stable_sort(named_.begin(), named_.end(),
+                   [](const NamedNet& a, const NamedNet& b) { return a.net.prefix > b.net.prefix; });
+  const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, 2 * (max_peers_ + 1)));
+  slots_.reset(new Slot[cap]);
+  mask_ = cap - 1;
+  if (names_.size() - 1 >= max_peers_) full_.store(true, std::memory_order_release);
+}
+
+int PeerRegistry::named_peer(const IpAddr& a) const {
+  for (const NamedNet& n : named_) {
+    if (n.net.contains(a)) return n.id;
+  }
+  return -1;
+}
+
+int PeerRegistry::find(const IpAddr& a, uint32_t* free_slot) const {
+  for (uint32_t i = hash_addr(a) & mask_;; i = (i + 1) & mask_) {
+    const uint32_t v = slots_[i].id_plus1.load(std::memory_order_acquire);
+    if (v == 0) {
+      if (free_slot != nullptr) *free_slot = i;
+      return -1;
+    }
+    if (slots_[i].addr == a) return static_cast<int>(v - 1);
+  }
+}
+
+PeerId PeerRegistry::intern(const IpAddr& a) {
+  if (const int id = find(a, nullptr); id >= 0) return static_cast<PeerId>(id);
+  if (full()) return kPeerOther;
+  std::lock_guard<std::mutex> lock(mu_);
+  uint32_t slot = 0;
+  if (const int id = find(a, &slot); id >= 0) return static_cast<PeerId>(id);  // registered meanwhile
+  if (names_.size() - 1 >= max_peers_) {
+    full_.store(true, std::memory_order_release);
+    return kPeerOther;
+  }
+  const auto id = static_cast<PeerId>(names_.size());
+  names_.push_back(a.to_string());
+  slots_[slot].addr = a;
+  slots_[slot].id_plus1.store(uint32_t{id} + 1, std::memory_order_release);
+  if (names_.size() - 1 >= max_peers_) full_.store(true, std::memory_order_release);
+  return id;
+}
+
+std::vector<std::string> PeerRegistry::names() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return names_;
+}
+
+// ---- PeerResolver ----
+
+PeerResolver::PeerResolver(PeerRegistry& reg, const Config& cfg) : reg_(reg), home_(cfg.home_networks) {
+  // Room for every registered peer plus as many home addresses, at most half full.
+  const uint32_t cap = std::bit_ceil(std::max<uint32_t>(1024, 4 * (cfg.max_peers + 1)));
+  table_.reset(new Entry[cap]());
+  mask_ = cap - 1;
+}
+
+PeerResolver::Entry& PeerResolver::entry(const IpAddr& a) {
+  uint32_t i = hash_addr(a) & mask_;
+  for (;;) {
+    Entry& e = table_[i];
+    if (!e.used) break;
+    if (e.addr == a) return e;
+    i = (i + 1) & mask_;
+  }
+  // Miss: classify the address once. Home addresses may take a quarter of the table and the rest
+  // up to half, so every registered peer (at most max_peers) always finds room: a worker takes the
+  // registry's mutex at most once per peer. Addresses that do not fit use scratch_ each time.
+  bool home = false;
+  for (const Cidr& c : home_) {
+    if (c.contains(a)) { home = true; break; }
+  }
+  const uint32_t cap = mask_ + 1;
+  Entry* e = (size_ < (home ? cap / 4 : cap / 2)) ? &table_[i] : &scratch_;
+  if (e != &scratch_) ++size_;
+  e->addr = a;
+  e->used = 1;
+  e->resolved = 0;
+  e->home = home;
+  return *e;
+}
+
+PeerId PeerResolver::peer_of(Entry& e) {
+  if (e.resolved) return e.peer;
+  const int named = reg_.named_peer(e.addr);
+  // Final either way: ids are never reassigned, and once the cap is reached an unknown address
+  // stays unknown.
+  e.peer = named >= 0 ? static_cast<PeerId>(named) : reg_.intern(e.addr);
+  e.resolved = 1;
+  return e.peer;
+}
+
+PeerResolver::Attribution PeerResolver::attribute(const IpAddr& src, const IpAddr& dst) {
+  if (home_.empty()) return {peer_of(entry(src)), Direction::unknown};
+  Entry& s = entry(src);
+  const bool src_home = s.home;
+  const PeerId src_peer = src_home ? 0 : peer_of(s);  // before entry(dst) may reuse scratch_
+  Entry& d = entry(dst);
+  if (src_home && !d.home) return {peer_of(d), Direction::outbound};
+  if (!src_home && d.home) return {src_peer, Direction::inbound};
+  if (src_home) return {peer_of(entry(src)), Direction::unknown};
+  return {src_peer, Direction::unknown};
+}
+
+// ---- SeriesTable ----
+
+SeriesTable::SeriesTable(uint32_t max_series) : max_(max_series) {
+  // At most 3/4 full, so probes stay short.
+  const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, max_series + max_series / 3 + 1));
+  slots_.reset(new Slot[cap]);
+  mask_ = cap - 1;
+}
+
+bool SeriesTable::add(uint64_t key, uint64_t n) {
+  uint32_t i = static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> 40) & mask_;
+  for (;;) {
+    Slot& s = slots_[i];
+    const uint64_t k = s.key.load(std::memory_order_relaxed);
+    if (k == key) {
+      s.count.store(s.count.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+      return true;
+    }
+    if (k == 0) break;
+    i = (i + 1) & mask_;
+  }
+  const uint32_t size = size_.load(std::memory_order_relaxed);
+  if (size >= max_) return false;
+  Slot& s = slots_[i];
+  s.count.store(n, std::memory_order_relaxed);
+  s.key.store(key, std::memory_order_release);  // publishes the count to readers
+  size_.store(size + 1, std::memory_order_relaxed);
+  return true;
+}
+
+}  // namespace sipex

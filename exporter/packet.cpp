@@ -1,0 +1,42 @@
+#include "sipex/packet.hpp"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace sipex {
+
+void Batch::append(const uint8_t* bytes, uint32_t caplen, uint32_t wirelen, uint16_t linktype,
+                   uint16_t source, int64_t ts_ns) {
+  PacketRef& p = pkts[count++];
+  p.offset = used;
+  p.caplen = caplen;
+  p.wirelen = wirelen;
+  p.linktype = linktype;
+  p.source = source;
+  p.ts_ns = ts_ns;
+  std::memcpy(data + used, bytes, caplen);
+  used += caplen;
+}
+
+// moodycamel sizes its block pool so that `producers` explicit producers can together hold
+// `batches` items without allocating (see its constructor's documentation).
+BatchPool::BatchPool(size_t batches, size_t producers)
+    : size_(batches), storage_(new Batch[batches]), free_(batches, producers + 1, 0) {
+  moodycamel::ProducerToken tok(free_);
+  for (size_t i = 0; i < batches; ++i) {
+    if (!free_.try_enqueue(tok, &storage_[i])) throw std::runtime_error("batch pool: queue too small");
+  }
+}
+
+Batch* BatchPool::try_take(moodycamel::ConsumerToken& tok) {
+  Batch* b = nullptr;
+  return free_.try_dequeue(tok, b) ? b : nullptr;
+}
+
+void BatchPool::give_back(Batch* b, moodycamel::ProducerToken& tok) {
+  b->clear();
+  // Cannot fail: the pool never holds more than `size_` items and was sized for that per producer.
+  if (!free_.try_enqueue(tok, b)) free_.enqueue(tok, b);
+}
+
+}  // namespace sipex

@@ -1,0 +1,57 @@
+#include <cstdlib>
+#include <cstring>
+
+#include "sipex/sip_scan.hpp"
+
+namespace sipex {
+namespace {
+
+bool always() { return true; }
+bool has_sse42() { return __builtin_cpu_supports("sse4.2"); }
+bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi"); }
+
+const ScanKernel kKernels[] = {
+    {"scalar", find_candidates_scalar, always},
+    {"sse42", find_candidates_sse42, has_sse42},
+    {"avx2", find_candidates_avx2, has_avx2},
+};
+
+const char* g_selection_error = nullptr;
+
+const ScanKernel& choose() {
+  const char* want = std::getenv("SIPEX_KERNEL");
+  if (want != nullptr && *want != '\0') {
+    if (const ScanKernel* k = find_kernel(want)) return *k;
+    g_selection_error = "SIPEX_KERNEL names no kernel this CPU supports (scalar, sse42, avx2); using the best one";
+  }
+  for (size_t i = sizeof(kKernels) / sizeof(kKernels[0]); i-- > 0;) {
+    if (kKernels[i].supported()) return kKernels[i];
+  }
+  return kKernels[0];
+}
+
+}  // namespace
+
+const ScanKernel* scan_kernels(size_t* count) {
+  *count = sizeof(kKernels) / sizeof(kKernels[0]);
+  return kKernels;
+}
+
+const ScanKernel* find_kernel(const char* name) {
+  for (const ScanKernel& k : kKernels) {
+    if (std::strcmp(k.name, name) == 0) return k.supported() ? &k : nullptr;
+  }
+  return nullptr;
+}
+
+const ScanKernel& active_kernel() {
+  static const ScanKernel& k = choose();
+  return k;
+}
+
+const char* kernel_selection_error() {
+  (void)active_kernel();
+  return g_selection_error;
+}
+
+}  // namespace sipex

@@ -1,0 +1,161 @@
+// Aggregation: per-worker counter shards and peer attribution (DESIGN sections 2 and 5).
+//
+// Thread model: each worker owns one Shard and one PeerResolver and is the only writer of both.
+// The scrape reads shards concurrently through relaxed atomic loads (counters only grow).
+// PeerRegistry is shared by all workers; it takes a mutex only when a worker meets an address it
+// has not cached, which happens at most max_peers times per worker.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sipex/config.hpp"
+#include "sipex/decode.hpp"
+#include "sipex/packet.hpp"
+#include "sipex/sip_parse.hpp"
+
+namespace sipex {
+
+enum class Direction : uint8_t { unknown, inbound, outbound };
+inline constexpr size_t kDirectionCount = 3;
+std::string_view direction_name(Direction d);
+
+using PeerId = uint16_t;
+inline constexpr PeerId kPeerOther = 0;  // the label value "other": beyond the cap
+
+// Peer label values: id 0 is "other", ids 1..N the peer map's names in file order, later ids
+// addresses in order of first sight, until max_peers values exist. Thread-safe: lookups are
+// lock-free; registering a new address takes a mutex.
+class PeerRegistry {
+ public:
+  explicit PeerRegistry(const Config& cfg);
+  // The id of the peer-map entry with the longest prefix containing `a`, or -1. Lock-free.
+  int named_peer(const IpAddr& a) const;
+  // The id of address `a`: its existing id, else a new one while fewer than max_peers values
+  // exist, else kPeerOther. Lock-free when `a` is known or the cap is reached.
+  PeerId intern(const IpAddr& a);
+  bool full() const { return full_.load(std::memory_order_acquire); }
+  // Label values indexed by id (a copy taken under the mutex, for the scrape).
+  std::vector<std::string> names() const;
+
+ private:
+  struct NamedNet {
+    Cidr net;
+    PeerId id;
+  };
+  // Open addressing, at most half full. A slot is published by storing id+1 with release after
+  // its address is written; slots are never reused, so readers need no lock.
+  struct Slot {
+    std::atomic<uint32_t> id_plus1{0};
+    IpAddr addr{};
+  };
+  int find(const IpAddr& a, uint32_t* free_slot) const;
+
+  std::vector<NamedNet> named_;  // sorted by prefix length, longest first
+  uint32_t max_peers_;
+  std::unique_ptr<Slot[]> slots_;
+  uint32_t mask_;
+  mutable std::mutex mu_;        // serialises registration and guards names_
+  std::vector<std::string> names_;
+  std::atomic<bool> full_{false};
+};
+
+// Per-worker attribution of a message to (peer, direction). Caches each address's home/peer
+// status in a fixed open-addressing table, so the steady state is one or two probes per message.
+// Not thread-safe: one per worker.
+class PeerResolver {
+ public:
+  PeerResolver(PeerRegistry& reg, const Config& cfg);
+  struct Attribution {
+    PeerId peer;
+    Direction direction;
+  };
+  Attribution attribute(const IpAddr& src, const IpAddr& dst);
+
+ private:
+  struct Entry {
+    IpAddr addr;
+    PeerId peer;
+    uint8_t used;      // slot in use
+    uint8_t home;      // inside home_networks
+    uint8_t resolved;  // `peer` is valid
+  };
+  Entry& entry(const IpAddr& a);
+  PeerId peer_of(Entry& e);
+
+  PeerRegistry& reg_;
+  std::vector<Cidr> home_;
+  std::unique_ptr<Entry[]> table_;
+  uint32_t mask_;
+  uint32_t size_ = 0;
+  Entry scratch_{};  // used when the cache is too full to insert
+};
+
+// Key of one sip_requests_total / sip_responses_total series.
+// Bits: 63 occupied marker | 31..16 peer | 15..14 direction | 13..10 method | 9..0 code (0 = request).
+inline uint64_t series_key(PeerId peer, Direction dir, Method m, uint16_t code) {
+  return (uint64_t{1} << 63) | uint64_t{peer} << 16 | uint64_t{static_cast<uint8_t>(dir)} << 14 |
+         uint64_t{static_cast<uint8_t>(m)} << 10 | code;
+}
+struct SeriesFields {
+  PeerId peer;
+  Direction direction;
+  Method method;
+  uint16_t code;  // 0 for requests
+};
+inline SeriesFields series_fields(uint64_t key) {
+  return {static_cast<PeerId>(key >> 16 & 0xFFFF), static_cast<Direction>(key >> 14 & 3),
+          static_cast<Method>(key >> 10 & 15), static_cast<uint16_t>(key & 1023)};
+}
+
+// A fixed-capacity open-addressing map from series key to count. One writer (the worker), any
+// number of concurrent readers. Never allocates after construction.
+class SeriesTable {
+ public:
+  explicit SeriesTable(uint32_t max_series);
+  // Adds n to the key's count, creating the series if fewer than max_series exist.
+  // Returns false (nothing counted) when the series would exceed the cap. Writer only.
+  bool add(uint64_t key, uint64_t n = 1);
+  // Calls f(key, count) for every series. Any thread.
+  template <class F>
+  void for_each(F&& f) const {
+    for (uint32_t i = 0; i <= mask_; ++i) {
+      const uint64_t k = slots_[i].key.load(std::memory_order_acquire);
+      if (k != 0) f(k, slots_[i].count.load(std::memory_order_relaxed));
+    }
+  }
+  uint32_t size() const { return size_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Slot {
+    std::atomic<uint64_t> key{0};
+    std::atomic<uint64_t> count{0};
+  };
+  std::unique_ptr<Slot[]> slots_;
+  uint32_t mask_;
+  uint32_t max_;
+  std::atomic<uint32_t> size_{0};
+};
+
+// Everything one worker counts. Cache-line aligned so shards never share a line.
+struct alignas(64) Shard {
+  explicit Shard(uint32_t max_series) : series(max_series) {}
+  SeriesTable series;
+  Counter skipped[kSkipCount];            // by Skip
+  Counter parse_errors[kParseStatusCount];  // by ParseStatus (errors only)
+  Counter peer_overflow;                  // messages labelled peer="other" because of the cap
+  Counter series_overflow;                // messages not counted: the series cap was reached
+
+  void count(const SipMessage& m, PeerResolver::Attribution at) {
+    const uint64_t key = series_key(at.peer, at.direction, m.method, m.is_request ? 0 : m.status_code);
+    if (!series.add(key)) series_overflow.bump();
+    if (at.peer == kPeerOther) peer_overflow.bump();
+  }
+};
+
+}  // namespace sipex

@@ -1,0 +1,47 @@
+// The YAML configuration file (DESIGN section 6): home networks, the peer map and limits.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sipex/decode.hpp"
+
+namespace sipex {
+
+struct Cidr {
+  IpAddr net{};     // host bits cleared
+  uint8_t prefix = 0;
+  bool contains(const IpAddr& a) const;
+};
+// Parses "192.0.2.0/24", "2001:db8::/32" or a bare address (a /32 or /128). Host bits set below
+// the prefix are an error (a typo more often than intent). Returns false on any error.
+bool parse_cidr(std::string_view text, Cidr& out);
+
+struct PeerDef {
+  std::string name;
+  std::vector<Cidr> networks;
+};
+
+struct Config {
+  std::vector<Cidr> home_networks;
+  std::vector<PeerDef> peers;      // in file order; the longest matching prefix wins
+  uint32_t max_peers = 1000;       // distinct peer label values, named ones included
+  uint32_t max_series = 100000;    // sip_requests_total + sip_responses_total series per worker
+};
+
+// Errors carry "FILE:LINE: message" so a start-up failure names the offending line.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads and validates the file. Throws ConfigError on unreadable files, YAML syntax errors,
+// unknown keys, bad CIDRs, duplicate or reserved peer names, and limits out of range.
+Config load_config(const std::string& path);
+// Same, from text; `name` stands in for the file name in messages.
+Config parse_config(const std::string& text, const std::string& name);
+
+}  // namespace sipex

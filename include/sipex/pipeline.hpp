@@ -1,0 +1,62 @@
+// The pipeline: opens the sources, starts capture threads and workers, stops and drains them.
+// Owns every stage object; main() only wires flags, config, pipeline and exposition together.
+#pragma once
+
+#include <signal.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sipex/aggregate.hpp"
+#include "sipex/capture.hpp"
+#include "sipex/cli.hpp"
+#include "sipex/config.hpp"
+#include "sipex/metrics.hpp"
+#include "sipex/worker.hpp"
+
+namespace sipex {
+
+class Pipeline {
+ public:
+  Pipeline(const Options& opt, const Config& cfg);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Opens every interface and file. Throws std::runtime_error with a one-line message.
+  void open();
+  // Starts the worker and capture threads.
+  void start();
+  // Waits until every file is read, or until one of `signals` arrives (they must be blocked in
+  // all threads). Returns the signal number, or 0 when the capture ended by itself.
+  int wait(const sigset_t& signals);
+  // Stops capture, hands over the open batches, lets the workers drain their queues, joins all
+  // threads. Idempotent.
+  void stop();
+  // One-line errors met while reading (a file that broke mid-way); empty if none.
+  std::vector<std::string> errors() const;
+
+  MetricSources metric_sources() const;
+
+ private:
+  struct CaptureThread;
+
+  Options opt_;
+  Config cfg_;
+  PeerRegistry peers_;
+  std::unique_ptr<BatchPool> pool_;
+  std::vector<std::unique_ptr<BatchQueue>> queues_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<SourceStats>> sources_;
+  std::vector<std::unique_ptr<CaptureThread>> captures_;
+  std::vector<std::thread> worker_threads_;
+  std::atomic<bool> stop_capture_{false};
+  std::atomic<bool> producers_done_{false};
+  std::atomic<int> captures_running_{0};
+  bool stopped_ = false;
+};
+
+}  // namespace sipex

@@ -1,0 +1,153 @@
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "sipex/aggregate.hpp"
+#include "sipex/metrics.hpp"
+
+namespace sipex {
+namespace {
+
+IpAddr ip(const char* text) {
+  Cidr c;
+  EXPECT_TRUE(parse_cidr(text, c)) << text;
+  return c.net;
+}
+
+TEST(SeriesTableTest, counts_and_caps) {
+  SeriesTable t(3);
+  const uint64_t a = series_key(1, Direction::unknown, Method::INVITE, 0);
+  const uint64_t b = series_key(1, Direction::unknown, Method::INVITE, 503);
+  const uint64_t c = series_key(2, Direction::inbound, Method::BYE, 200);
+  const uint64_t d = series_key(kPeerOther, Direction::unknown, Method::INVITE, 0);
+  EXPECT_TRUE(t.add(a));
+  EXPECT_TRUE(t.add(a, 4));
+  EXPECT_TRUE(t.add(b));
+  EXPECT_TRUE(t.add(c));
+  EXPECT_FALSE(t.add(d));  // fourth series: over the cap, nothing counted
+  EXPECT_TRUE(t.add(c));   // existing series still count
+  std::map<uint64_t, uint64_t> seen;
+  t.for_each([&](uint64_t k, uint64_t n) { seen[k] = n; });
+  EXPECT_EQ(seen, (std::map<uint64_t, uint64_t>{{a, 5}, {b, 1}, {c, 2}}));
+}
+
+TEST(SeriesTableTest, key_round_trips_and_is_never_zero) {
+  const uint64_t k = series_key(kPeerOther, Direction::unknown, Method::INVITE, 0);
+  EXPECT_NE(k, 0u);
+  const SeriesFields f = series_fields(series_key(65535, Direction::outbound, Method::OTHER, 699));
+  EXPECT_EQ(f.peer, 65535);
+  EXPECT_EQ(f.direction, Direction::outbound);
+  EXPECT_EQ(f.method, Method::OTHER);
+  EXPECT_EQ(f.code, 699);
+}
+
+TEST(SeriesTableTest, concurrent_reader_sees_monotonic_counts) {
+  SeriesTable t(1000);
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    uint64_t last = 0;
+    while (!done.load()) {
+      uint64_t total = 0;
+      t.for_each([&](uint64_t, uint64_t n) { total += n; });
+      ASSERT_GE(total, last);
+      last = total;
+    }
+  });
+  for (int i = 0; i < 200000; ++i) t.add(series_key(static_cast<PeerId>(i % 500), Direction::unknown, Method::ACK, 0));
+  done = true;
+  reader.join();
+  uint64_t total = 0;
+  t.for_each([&](uint64_t, uint64_t n) { total += n; });
+  EXPECT_EQ(total, 200000u);
+}
+
+TEST(PeerTest, sender_is_peer_without_home_networks) {
+  Config cfg;
+  PeerRegistry reg(cfg);
+  PeerResolver r(reg, cfg);
+  const auto at = r.attribute(ip("192.0.2.1"), ip("198.51.100.1"));
+  EXPECT_EQ(at.direction, Direction::unknown);
+  EXPECT_EQ(reg.names()[at.peer], "192.0.2.1");
+  EXPECT_EQ(r.attribute(ip("2001:db8::5"), ip("192.0.2.1")).direction, Direction::unknown);
+  EXPECT_EQ(reg.names().back(), "2001:db8::5");
+}
+
+TEST(PeerTest, home_networks_give_direction_and_peer_map_gives_names) {
+  const Config cfg = parse_config(R"(home_networks: [203.0.113.0/24]
+peers:
+  carrier-a: [198.51.100.0/24]
+  carrier-a-core: [198.51.100.128/25]
+)",
+                                  "t.yaml");
+  PeerRegistry reg(cfg);
+  PeerResolver r(reg, cfg);
+  auto names = [&](PeerId id) { return reg.names()[id]; };
+  auto in = r.attribute(ip("198.51.100.7"), ip("203.0.113.5"));
+  EXPECT_EQ(in.direction, Direction::inbound);
+  EXPECT_EQ(names(in.peer), "carrier-a");
+  auto out = r.attribute(ip("203.0.113.5"), ip("198.51.100.200"));
+  EXPECT_EQ(out.direction, Direction::outbound);
+  EXPECT_EQ(names(out.peer), "carrier-a-core");  // the longest prefix wins
+  auto both_home = r.attribute(ip("203.0.113.5"), ip("203.0.113.6"));
+  EXPECT_EQ(both_home.direction, Direction::unknown);
+  EXPECT_EQ(names(both_home.peer), "203.0.113.5");  // the sender
+  auto neither = r.attribute(ip("192.0.2.9"), ip("198.51.100.7"));
+  EXPECT_EQ(neither.direction, Direction::unknown);
+  EXPECT_EQ(names(neither.peer), "192.0.2.9");
+}
+
+TEST(PeerTest, cap_maps_new_peers_to_other) {
+  const Config cfg = parse_config("limits: {max_peers: 3}\npeers:\n  named: [10.0.0.0/8]\n", "t.yaml");
+  PeerRegistry reg(cfg);
+  PeerResolver r1(reg, cfg), r2(reg, cfg);
+  EXPECT_EQ(reg.names()[r1.attribute(ip("10.1.1.1"), ip("1.1.1.1")).peer], "named");
+  EXPECT_NE(r1.attribute(ip("192.0.2.1"), ip("1.1.1.1")).peer, kPeerOther);
+  EXPECT_NE(r2.attribute(ip("192.0.2.2"), ip("1.1.1.1")).peer, kPeerOther);
+  EXPECT_EQ(r1.attribute(ip("192.0.2.3"), ip("1.1.1.1")).peer, kPeerOther);  // fourth value: over the cap
+  EXPECT_EQ(r2.attribute(ip("192.0.2.1"), ip("1.1.1.1")).peer, r1.attribute(ip("192.0.2.1"), ip("1.1.1.1")).peer);
+  EXPECT_EQ(reg.names()[r2.attribute(ip("10.9.9.9"), ip("1.1.1.1")).peer], "named");  // named peers still resolve
+  EXPECT_TRUE(reg.full());
+  EXPECT_EQ(reg.names().size(), 4u);  // other + 3
+}
+
+TEST(PeerTest, flood_of_addresses_keeps_the_cache_bounded_and_correct) {
+  const Config cfg = parse_config("limits: {max_peers: 10}\nhome_networks: [10.0.0.0/8]\n", "t.yaml");
+  PeerRegistry reg(cfg);
+  PeerResolver r(reg, cfg);
+  int other = 0;
+  for (uint32_t i = 0; i < 200000; ++i) {
+    const std::string a = "172." + std::to_string(16 + (i >> 16 & 15)) + "." + std::to_string(i >> 8 & 255) + "." +
+                          std::to_string(i & 255);
+    const std::string h = "10.0." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    const auto at = r.attribute(ip(a.c_str()), ip(h.c_str()));
+    EXPECT_EQ(at.direction, Direction::inbound);
+    other += at.peer == kPeerOther;
+  }
+  EXPECT_EQ(other, 200000 - 10);
+  EXPECT_EQ(reg.names().size(), 11u);
+}
+
+TEST(ShardTest, counts_message_under_its_labels) {
+  Shard s(100);
+  SipMessage req;
+  req.is_request = true;
+  req.method = Method::INVITE;
+  SipMessage resp;
+  resp.is_request = false;
+  resp.status_code = 503;
+  resp.method = Method::INVITE;
+  s.count(req, {5, Direction::inbound});
+  s.count(resp, {5, Direction::outbound});
+  s.count(resp, {kPeerOther, Direction::outbound});
+  std::map<uint64_t, uint64_t> seen;
+  s.series.for_each([&](uint64_t k, uint64_t n) { seen[k] = n; });
+  EXPECT_EQ(seen[series_key(5, Direction::inbound, Method::INVITE, 0)], 1u);
+  EXPECT_EQ(seen[series_key(5, Direction::outbound, Method::INVITE, 503)], 1u);
+  EXPECT_EQ(s.peer_overflow.get(), 1u);
+  EXPECT_EQ(code_class(503), "5xx");
+  EXPECT_EQ(code_class(100), "1xx");
+  EXPECT_EQ(code_class(699), "6xx");
+}
+
+}  // namespace
+}  // namespace sipex

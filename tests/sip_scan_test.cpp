@@ -1,0 +1,172 @@
+// Kernel differential tests: every SIMD kernel must agree with the scalar twin, byte for byte on
+// the newline scan and field for field on whole parses of mutated messages.
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels.hpp"
+#include "sipex/sip_parse.hpp"
+#include "sipex/sip_scan.hpp"
+
+namespace sipex {
+namespace {
+
+// splitmix64: deterministic across standard libraries.
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  size_t below(size_t n) { return n == 0 ? 0 : static_cast<size_t>(next() % n); }
+};
+
+class ScanTest : public testing::TestWithParam<const ScanKernel*> {};
+
+TEST_P(ScanTest, finds_the_same_candidates_as_scalar) {
+  Rng rng{42};
+  static const char kAlphabet[] = "\n\n\n\r cCiIvVlLfFtTxX:;\t\x80\xff";
+  std::vector<uint32_t> a(512), b(512);
+  for (int round = 0; round < 5000; ++round) {
+    const size_t len = rng.below(300);
+    std::string s(len, 'x');
+    const bool bytes = rng.below(2) == 0;
+    for (char& c : s) c = bytes ? static_cast<char>(rng.below(256)) : kAlphabet[rng.below(sizeof kAlphabet - 1)];
+    test::GuardedBuffer buf(s);
+    const size_t from = rng.below(len + 1);
+    const size_t max = 1 + rng.below(rng.below(2) ? 4 : 64);
+    const size_t n1 = find_candidates_scalar(buf.data(), len, from, a.data(), max);
+    const size_t n2 = GetParam()->find_candidates(buf.data(), len, from, b.data(), max);
+    ASSERT_EQ(n1, n2) << "len " << len << " from " << from << " max " << max;
+    for (size_t i = 0; i < n1; ++i) ASSERT_EQ(a[i], b[i]) << i;
+  }
+}
+
+TEST_P(ScanTest, classifies_every_byte_like_the_table) {
+  // "\n" followed by each of the 256 byte values, at every alignment of a 64-byte window.
+  for (int c = 0; c < 256; ++c) {
+    for (size_t at = 0; at < 64; ++at) {
+      std::string s(100, 'x');
+      s[at] = '\n';
+      s[at + 1] = static_cast<char>(c);
+      test::GuardedBuffer buf(s);
+      uint32_t out[4];
+      const size_t n = GetParam()->find_candidates(buf.data(), s.size(), 0, out, 4);
+      const bool want = is_candidate_start(static_cast<unsigned char>(c));
+      ASSERT_EQ(n, want ? 1u : 0u) << "byte " << c << " at " << at;
+      if (want) ASSERT_EQ(out[0], at);
+    }
+  }
+}
+
+TEST_P(ScanTest, respects_from_max_and_the_empty_line_stop) {
+  std::string s;
+  for (int i = 0; i < 100; ++i) s += "\nc";
+  s += "\n\r\nbody\nv\n";
+  test::GuardedBuffer buf(s);
+  uint32_t out[200];
+  for (size_t from : {0u, 1u, 31u, 32u, 63u, 64u, 65u, 199u, 200u}) {
+    for (size_t max : {1u, 2u, 17u, 64u, 200u}) {
+      const size_t n = GetParam()->find_candidates(buf.data(), s.size(), from, out, max);
+      const size_t first = (from + 1) / 2;                  // index of the first "\nc" at or after from
+      const size_t available = 100 - first + 1;             // the "\nc" pairs left, then "\n\r"
+      ASSERT_EQ(n, std::min(max, available)) << from << " " << max;
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], 2 * (first + i));
+    }
+  }
+  // Nothing after the possible empty line is reported: the body is not scanned.
+  const size_t n = GetParam()->find_candidates(buf.data(), s.size(), 0, out, 200);
+  EXPECT_EQ(out[n - 1], 200u);
+}
+
+std::vector<std::string> seed_messages() {
+  std::vector<std::string> out = {
+      "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\n"
+      "To: <sip:b@h>\r\nCall-ID: abc@h\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: 10\r\n\r\n"
+      "v=0\r\no=-\r\n",
+      "SIP/2.0 503 Service Unavailable\r\nv: SIP/2.0/UDP h;branch=z9hG4bK2\r\nf: <sip:a@h>;tag=2\r\nt: <sip:b@h>;tag=3\r\n"
+      "i: x@y\r\ncseq: 0009\r\n  INVITE\r\nl: 0\r\n\r\n",
+      "REGISTER sip:h SIP/2.0\nCall-ID: lf\nCSeq: 1 REGISTER\nContent-Length: 4\n\nbody",
+  };
+  const std::string dir = std::string(SIPEX_SHARED_DIR) + "/torture";
+  std::error_code ec;
+  for (const char* rfc : {"rfc4475", "rfc5118"}) {
+    for (const auto& e : std::filesystem::directory_iterator(dir + "/" + rfc, ec)) {
+      std::ifstream in(e.path(), std::ios::binary);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      out.push_back(ss.str());
+    }
+  }
+  return out;
+}
+
+std::string describe(ParseStatus st, const SipMessage& m) {
+  std::ostringstream o;
+  o << parse_status_reason(st) << static_cast<int>(st);
+  if (st != ParseStatus::ok) return o.str();
+  o << '|' << m.is_request << '|' << method_name(m.method) << '|' << m.method_token << '|' << m.request_uri << '|'
+    << m.status_code << '|' << m.reason << '|' << m.has_cseq << m.cseq_number_valid << m.cseq_number << '|'
+    << method_name(m.cseq_method) << '|' << m.call_id << '|' << m.via_branch << '|' << m.from_tag << '|'
+    << m.to_tag << '|' << m.content_length << '|' << m.header_length << '|' << m.message_length;
+  return o.str();
+}
+
+std::string mutate(const std::string& s, Rng& rng) {
+  std::string m = s;
+  const size_t edits = 1 + rng.below(6);
+  static const char kInteresting[] = {'\r', '\n', ' ', '\t', ':', ';', '<', '>', '"', ',', '=', '0', '9', '\0', '\x80'};
+  for (size_t e = 0; e < edits && !m.empty(); ++e) {
+    const size_t pos = rng.below(m.size());
+    switch (rng.below(5)) {
+      case 0: m[pos] = kInteresting[rng.below(sizeof kInteresting)]; break;
+      case 1: m[pos] = static_cast<char>(rng.below(256)); break;
+      case 2: m.insert(pos, 1, kInteresting[rng.below(sizeof kInteresting)]); break;
+      case 3: m.erase(pos, 1 + rng.below(8)); break;
+      default: m.resize(pos); break;
+    }
+  }
+  return m;
+}
+
+TEST_P(ScanTest, parses_mutated_messages_like_scalar) {
+  const auto seeds = seed_messages();
+  Rng rng{7};
+  for (const std::string& seed : seeds) {
+    for (int i = 0; i < 400; ++i) {
+      const std::string in = i == 0 ? seed : mutate(seed, rng);
+      test::GuardedBuffer buf(in);
+      for (Framing f : {Framing::datagram, Framing::stream}) {
+        SipMessage a, b;
+        const ParseStatus sa = parse_sip(buf.data(), buf.size(), f, a, find_candidates_scalar);
+        const ParseStatus sb = parse_sip(buf.data(), buf.size(), f, b, GetParam()->find_candidates);
+        ASSERT_EQ(describe(sa, a), describe(sb, b)) << "input: " << testing::PrintToString(in);
+        if (sa == ParseStatus::ok) ASSERT_LE(a.message_length, in.size());
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, ScanTest, testing::ValuesIn(test::supported_kernels()), test::kernel_param_name);
+
+TEST(KernelSelection, every_kernel_name_resolves_and_unknown_names_do_not) {
+  size_t n = 0;
+  const ScanKernel* ks = scan_kernels(&n);
+  ASSERT_GE(n, 3u);
+  EXPECT_STREQ(ks[0].name, "scalar");
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_EQ(find_kernel(ks[i].name), ks[i].supported() ? &ks[i] : nullptr);
+  }
+  EXPECT_EQ(find_kernel("neon"), nullptr);
+  EXPECT_TRUE(active_kernel().supported());
+}
+
+}  // namespace
+}  // namespace sipex

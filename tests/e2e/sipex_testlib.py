@@ -1,0 +1,107 @@
+"""Helpers shared by the end-to-end tests: run the exporter, parse its exposition text, find ../shared.
+
+Tests are plain unittest modules run by CTest. The environment gives:
+  SIPEX_BINARY      path of the sip_exporter binary under test
+  SIPEX_SOURCE_DIR  the repository root (../shared is found next to it)
+  SIPEX_BUILD_DIR   the build tree (for helper programs such as gen_capture)
+A test that needs ../shared skips when it is absent, except when CI is set: then it fails.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import unittest
+
+SKIP = 77  # CTest SKIP_RETURN_CODE for a module that cannot run at all here
+
+BINARY = os.environ.get("SIPEX_BINARY", "")
+SOURCE_DIR = os.environ.get("SIPEX_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BUILD_DIR = os.environ.get("SIPEX_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+SHARED_DIR = os.path.normpath(os.path.join(SOURCE_DIR, "..", "shared"))
+
+
+def shared_path(*parts):
+    """Path under ../shared; skips the test (or fails under CI) when ../shared is missing."""
+    p = os.path.join(SHARED_DIR, *parts)
+    if not os.path.exists(p):
+        msg = f"{p} is missing"
+        if os.environ.get("CI"):
+            raise AssertionError(msg + " and CI is set: ../shared must be present in CI")
+        raise unittest.SkipTest(msg)
+    return p
+
+
+def require_tool(name):
+    """Absolute path of an external program; fails when CI is set, else skips, if it is missing."""
+    path = shutil.which(name)
+    if path is None:
+        msg = f"{name} is not installed (deploy/setup-debian.sh --test installs it)"
+        if os.environ.get("CI"):
+            raise AssertionError(msg)
+        raise unittest.SkipTest(msg)
+    return path
+
+
+def run_exporter(args, timeout=120, env=None, check=True):
+    """Runs sip_exporter with args; returns CompletedProcess (text mode)."""
+    if not BINARY:
+        raise AssertionError("SIPEX_BINARY is not set")
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    cp = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=timeout, env=e)
+    if check and cp.returncode != 0:
+        raise AssertionError(f"sip_exporter {' '.join(args)} exited {cp.returncode}: {cp.stderr.strip()}")
+    return cp
+
+
+def metrics_for_files(files, *extra, env=None):
+    """Exposition text sip_exporter prints for the given capture files."""
+    args = [f"--capture.file={f}" for f in files] + ["--metrics.out=-", *extra]
+    return run_exporter(args, env=env).stdout
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\d+)?$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_exposition(text):
+    """List of (name, labels dict, float value) for every sample in Prometheus text format."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        if not m:
+            raise AssertionError(f"unparsable exposition line: {line!r}")
+        labels = {}
+        if m.group(3):
+            for lm in _LABEL.finditer(m.group(3)):
+                labels[lm.group(1)] = bytes(lm.group(2), "utf-8").decode("unicode_escape")
+        out.append((m.group(1), labels, float(m.group(4))))
+    return out
+
+
+def sum_by(samples, name, *labels):
+    """{label value tuple (or single value): summed sample value} for metric `name`, dropping zeros."""
+    acc = {}
+    for n, l, v in samples:
+        if n != name:
+            continue
+        key = tuple(l.get(x, "") for x in labels)
+        if len(labels) == 1:
+            key = key[0]
+        acc[key] = acc.get(key, 0) + v
+    return {k: int(v) for k, v in acc.items() if v}
+
+
+def main():
+    """unittest.main() that turns 'every test skipped' into CTest's skip code."""
+    prog = unittest.main(exit=False, verbosity=2)
+    r = prog.result
+    if not r.wasSuccessful():
+        sys.exit(1)
+    if r.testsRun > 0 and len(r.skipped) == r.testsRun:
+        sys.exit(SKIP)
+    sys.exit(0)

@@ -2,6 +2,7 @@
 
 #include <linux/if_packet.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -105,8 +106,8 @@ void Dispatcher::flush(int64_t older_than_ns) {
 
 // ---- PcapSource ----
 
-PcapSource::PcapSource(pcap_t* p, std::string name, bool live)
-    : p_(p), name_(std::move(name)), live_(live), linktype_(pcap_datalink(p)) {}
+PcapSource::PcapSource(pcap_t* p, std::string name, bool live, int timeout_ms)
+    : p_(p), name_(std::move(name)), live_(live), linktype_(pcap_datalink(p)), timeout_ms_(timeout_ms) {}
 
 PcapSource::~PcapSource() { pcap_close(p_); }
 
@@ -144,7 +145,7 @@ std::unique_ptr<PcapSource> PcapSource::open_live(const std::string& ifname, con
   char err[PCAP_ERRBUF_SIZE] = {};
   pcap_t* p = pcap_create(ifname.c_str(), err);
   if (p == nullptr) throw std::runtime_error(ifname + ": " + err);
-  std::unique_ptr<PcapSource> src(new PcapSource(p, ifname, true));
+  std::unique_ptr<PcapSource> src(new PcapSource(p, ifname, true, o.timeout_ms));
   pcap_set_snaplen(p, static_cast<int>(o.snaplen));
   pcap_set_promisc(p, 1);
   pcap_set_timeout(p, o.timeout_ms);
@@ -178,7 +179,7 @@ std::unique_ptr<PcapSource> PcapSource::open_file(const std::string& path, const
     const std::string e(err);  // libpcap names the file in some messages but not in others
     throw std::runtime_error(e.starts_with(path) ? e : path + ": " + e);
   }
-  std::unique_ptr<PcapSource> src(new PcapSource(p, path, false));
+  std::unique_ptr<PcapSource> src(new PcapSource(p, path, false, o.timeout_ms));
   if (!link_type_supported(src->linktype_)) {
     throw std::runtime_error(path + ": unsupported link type " + std::to_string(src->linktype_) + " (" +
                              (pcap_datalink_val_to_name(src->linktype_) ? pcap_datalink_val_to_name(src->linktype_) : "?") + ")");
@@ -203,7 +204,21 @@ std::string PcapSource::run(Dispatcher& d, uint16_t source_index, SourceStats& s
   LoopCtx ctx{&d, &stats, static_cast<uint16_t>(linktype_), source_index};
   int64_t next_stats = monotonic_ns();
   constexpr int64_t kStaleNs = 100'000'000;  // hand over a live batch at most 100 ms after it opened
+  // Live: with TPACKET_V3 a blocking pcap_dispatch waits until the kernel retires a block, which it
+  // never does while no packet arrives; a half-full batch would then never reach its worker. So
+  // the handle is non-blocking and the thread wakes at least every timeout_ms to flush and to
+  // notice `stop`.
+  int fd = -1;
+  if (live_) {
+    char err[PCAP_ERRBUF_SIZE] = {};
+    if (pcap_setnonblock(p_, 1, err) != 0) return name_ + ": " + err;
+    fd = pcap_get_selectable_fd(p_);
+  }
   while (!stop.load(std::memory_order_relaxed)) {
+    if (fd >= 0) {
+      pollfd pfd{fd, POLLIN, 0};
+      (void)poll(&pfd, 1, timeout_ms_);  // readiness or timeout: either way, dispatch and flush
+    }
     const int n = pcap_dispatch(p_, live_ ? -1 : 4096, on_packet, reinterpret_cast<u_char*>(&ctx));
     if (n == PCAP_ERROR) {
       std::string e = name_ + ": " + pcap_geterr(p_);

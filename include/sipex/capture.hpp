@@ -100,13 +100,14 @@ class PcapSource {
   int linktype() const { return linktype_; }
 
  private:
-  PcapSource(pcap_t* p, std::string name, bool live);
+  PcapSource(pcap_t* p, std::string name, bool live, int timeout_ms);
   void poll_stats(SourceStats& stats);
 
   pcap_t* p_;
   std::string name_;
   bool live_;
   int linktype_;
+  int timeout_ms_;
   uint32_t last_drop_ = 0, last_ifdrop_ = 0;
 };
 

@@ -28,6 +28,9 @@ struct Torture {
   std::optional<ParseStatus> stream{};
 };
 
+// GoogleTest prints parameters in test names and failures: name the file, not the bytes.
+void PrintTo(const Torture& t, std::ostream* os) { *os << t.rfc << '/' << t.file; }
+
 constexpr auto ok = ParseStatus::ok;
 
 const Torture kTorture[] = {

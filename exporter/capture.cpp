@@ -161,7 +161,8 @@ std::unique_ptr<PcapSource> PcapSource::open_live(const std::string& ifname, con
   if (!link_type_supported(src->linktype_)) {
     throw std::runtime_error(ifname + ": unsupported link type " + std::to_string(src->linktype_));
   }
-  apply_filter(p, o.bpf_filter_set ? o.bpf_filter : default_bpf_filter(o.sip_ports), ifname);
+  const std::string filter = o.bpf_filter_set ? o.bpf_filter : default_bpf_filter(o.sip_ports);
+  if (!filter.empty()) apply_filter(p, filter, ifname);
   if (fanout_group >= 0) {
     // libpcap has no API for PACKET_FANOUT: set it on its socket (NOTES).
     const int val = (fanout_group & 0xFFFF) | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);

@@ -59,8 +59,9 @@ CliAction parse_cli(int argc, const char* const* argv, Options& o, std::string& 
                  "Capture threads per interface, spread with PACKET_FANOUT (hash + defrag)")
       ->capture_default_str()->check(CLI::Range(1u, 64u));
   app.add_option("--capture.bpf-filter", bpf,
-                 "Kernel filter; default: built from --sip.ports, keeping IP fragments and VLAN-tagged traffic (live only)")
-      ->type_name("EXPR");
+                 "Kernel filter; default: built from --sip.ports, keeping IP fragments and VLAN-tagged traffic (live only); "
+                 "an empty EXPR captures everything")
+      ->type_name("EXPR")->expected(0, 1)->default_str("");
   app.add_option("--capture.buffer-size", o.capture.buffer_size, "Kernel ring size per capture thread, bytes")
       ->capture_default_str()->check(CLI::Range(uint64_t{1} << 16, uint64_t{1} << 31));
   app.add_option("--capture.snaplen", o.capture.snaplen, "Snap length, bytes")

@@ -193,7 +193,7 @@ std::vector<MetricFamily> SipCollector::Collect() const {
   }
   {
     MetricFamily f = family("sip_exporter_peers",
-                            "Distinct peer label values in use, \"other\" included.", MetricType::Gauge);
+                            "Peer label values allocated: \"other\", the peer map's names and the addresses seen, at most limits.max_peers besides \"other\".", MetricType::Gauge);
     add_sample(f, {}, static_cast<double>(peer_names.size()));
     out.push_back(std::move(f));
   }

@@ -31,7 +31,7 @@ TEST(CliTest, repeatable_flags_and_defaults) {
 TEST(CliTest, files) {
   Options o;
   std::string msg;
-  ASSERT_EQ(parse({"--capture.file=a.pcap", "--capture.file=b.pcapng", "--metrics.out=-", "--capture.bpf-filter", ""}, o, msg),
+  ASSERT_EQ(parse({"--capture.file=a.pcap", "--capture.file=b.pcapng", "--metrics.out=-", "--capture.bpf-filter="}, o, msg),
             CliAction::run);
   EXPECT_EQ(o.capture.files.size(), 2u);
   EXPECT_EQ(o.metrics_out, "-");

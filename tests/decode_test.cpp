@@ -77,29 +77,177 @@ TEST(DecodeTest, ipv6_with_extension_headers) {
   ASSERT_EQ(run(kLinkRaw, ip, d), Skip::none);
 }
 
-TEST(DecodeTest, fragments_are_counted_not_decoded_yet) {
+TEST(DecodeTest, fragments_are_described_for_the_reassembler) {
   Decoded d;
-  EXPECT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 17, udp(1, 2, kSip), 0x2000), d), Skip::ip_fragment_unsupported);
-  EXPECT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 17, udp(1, 2, kSip), 0x0010), d), Skip::ip_fragment_unsupported);
+  ASSERT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 17, udp(1, 2, kSip), 0x2000), d), Skip::ip_fragment);
+  EXPECT_EQ(d.fragment.version, 4);
+  EXPECT_EQ(d.fragment.protocol, 17);
+  EXPECT_TRUE(d.fragment.more);
+  EXPECT_EQ(d.fragment.offset, 0u);
+  EXPECT_EQ(d.fragment.id, 0x1234u);
+  EXPECT_EQ(d.fragment.data_len, 8 + kSip.size());
+  EXPECT_EQ(d.fragment.src.to_string(), "192.0.2.1");
+  ASSERT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 17, udp(1, 2, kSip), 0x0010), d), Skip::ip_fragment);
+  EXPECT_FALSE(d.fragment.more);
+  EXPECT_EQ(d.fragment.offset, 128u);
   // Don't-fragment alone is a whole datagram.
   EXPECT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 17, udp(1, 2, kSip), 0x4000), d), Skip::none);
-  // An IPv6 fragment header with M set.
-  Bytes ip = ipv6("2001:db8::1", "2001:db8::2", 17, udp(1, 2, kSip), {{44, 8}});
-  ip[40 + 3] = 1;
-  EXPECT_EQ(run(kLinkRaw, ip, d), Skip::ip_fragment_unsupported);
+  // An IPv6 fragment header with M set, after a hop-by-hop header.
+  Bytes ip = ipv6("2001:db8::1", "2001:db8::2", 17, udp(1, 2, kSip), {{0, 8}, {44, 8}});
+  ip[40 + 8 + 3] = 1;
+  ASSERT_EQ(run(kLinkRaw, ip, d), Skip::ip_fragment);
+  EXPECT_EQ(d.fragment.version, 6);
+  EXPECT_EQ(d.fragment.protocol, 17);
+  EXPECT_TRUE(d.fragment.more);
+  EXPECT_EQ(d.fragment.data_len, 8 + kSip.size());
 }
 
-TEST(DecodeTest, other_protocols_have_named_reasons) {
+TEST(DecodeTest, decode_transport_resumes_after_reassembly) {
+  const Bytes l4 = udp(5060, 5080, kSip);
   Decoded d;
-  EXPECT_EQ(run(kLinkEthernet, ethernet(0x0806, Bytes(28, 0)), d), Skip::not_ip);
-  EXPECT_EQ(run(kLinkEthernet, ethernet(0x0026, Bytes(40, 0)), d), Skip::not_ip);  // 802.3 length
-  EXPECT_EQ(run(kLinkEthernet, ethernet(0x8864, Bytes(40, 0)), d), Skip::tunnel_unsupported);
-  EXPECT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 1, Bytes(8, 0)), d), Skip::other_ip_protocol);
-  EXPECT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 6, Bytes(20, 0)), d), Skip::tcp_unsupported);
-  EXPECT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 132, Bytes(12, 0)), d), Skip::sctp_unsupported);
-  EXPECT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 47, Bytes(4, 0)), d), Skip::tunnel_unsupported);
-  EXPECT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 4, Bytes(20, 0)), d), Skip::tunnel_unsupported);
-  EXPECT_EQ(run(147, Bytes(40, 0), d), Skip::unsupported_link_type);
+  IpAddr a{}, b{};
+  a.family = b.family = 4;
+  a.bytes[0] = 10;
+  b.bytes[0] = 11;
+  ASSERT_EQ(decode_transport(4, 17, a, b, l4.data(), static_cast<uint32_t>(l4.size()), 0, d), Skip::none);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(d.payload), d.payload_len), kSip);
+  EXPECT_EQ(d.src.to_string(), "10.0.0.0");
+  // IPv6: extension headers may start the reassembled payload.
+  Bytes ext = {17, 0, 1, 4, 0, 0, 0, 0};  // destination options, 8 bytes, next = UDP
+  append(ext, l4);
+  ASSERT_EQ(decode_transport(6, 60, a, b, ext.data(), static_cast<uint32_t>(ext.size()), 0, d), Skip::none);
+  EXPECT_EQ(d.dport, 5080);
+}
+
+TEST(DecodeTest, tcp_and_sctp_headers) {
+  Bytes tcph = {0x13, 0xc4, 0x13, 0xc5, 0, 0, 0x10, 0, 0, 0, 0, 0, 0x60, 0x18, 0xff, 0xff, 0, 0, 0, 0,
+                2, 4, 5, 0xb4};  // data offset 6 (an MSS option), PSH|ACK, seq 4096
+  append(tcph, kSip);
+  Decoded d;
+  ASSERT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 6, tcph), d), Skip::none);
+  EXPECT_EQ(d.ip_protocol, 6);
+  EXPECT_EQ(d.tcp_seq, 4096u);
+  EXPECT_EQ(d.tcp_flags, 0x18);
+  EXPECT_EQ(d.sport, 5060);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(d.payload), d.payload_len), kSip);
+  Bytes sctph = {0x13, 0xc4, 0x13, 0xc4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 3, 0, 4};
+  ASSERT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 132, sctph), d), Skip::none);
+  EXPECT_EQ(d.ip_protocol, 132);
+  EXPECT_EQ(d.payload_len, 4u);
+}
+
+// Each tunnel wraps the same inner IPv4/UDP/SIP packet; decoding must reach it and report the
+// inner addresses.
+Bytes inner() { return ipv4("10.1.1.1", "10.2.2.2", 17, udp(5060, 5060, kSip)); }
+Bytes inner_eth() { return ethernet(0x0800, inner()); }
+
+void expect_inner(const Bytes& frame, unsigned encapsulations) {
+  Decoded d;
+  ASSERT_EQ(skip_reason(run(kLinkEthernet, frame, d)), "none");
+  EXPECT_EQ(d.src.to_string(), "10.1.1.1");
+  EXPECT_EQ(d.dst.to_string(), "10.2.2.2");
+  EXPECT_EQ(d.encapsulations, encapsulations);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(d.payload), d.payload_len), kSip);
+}
+
+Bytes gre(uint16_t flags, uint16_t proto, const Bytes& extra, const Bytes& payload) {
+  Bytes b;
+  put16(b, flags);
+  put16(b, proto);
+  append(b, extra);
+  append(b, payload);
+  return b;
+}
+
+Bytes outer4(uint8_t proto, const Bytes& payload) { return ethernet(0x0800, ipv4("192.0.2.1", "192.0.2.2", proto, payload)); }
+
+TEST(TunnelTest, gre_ip_and_transparent_ethernet) {
+  expect_inner(outer4(47, gre(0, 0x0800, {}, inner())), 1);
+  expect_inner(outer4(47, gre(0x2000, 0x6558, {0, 0, 0, 7}, inner_eth())), 1);
+  expect_inner(outer4(47, gre(0xB000, 0x0800, Bytes(12, 0), inner())), 1);  // checksum, key, sequence
+  Decoded d;
+  EXPECT_EQ(run(kLinkEthernet, outer4(47, gre(0x4000, 0x0800, {}, inner())), d), Skip::unsupported_tunnel);
+}
+
+TEST(TunnelTest, pptp_enhanced_gre_with_ppp) {
+  Bytes ppp = {0xFF, 0x03, 0x00, 0x21};
+  append(ppp, inner());
+  expect_inner(outer4(47, gre(0x3081, 0x880B, Bytes(12, 0), ppp)), 1);  // version 1: key, sequence, ack
+  Bytes compressed = {0x21};  // address/control and protocol field compressed
+  append(compressed, inner());
+  expect_inner(outer4(47, gre(0x2001, 0x880B, Bytes(4, 0), compressed)), 1);
+}
+
+TEST(TunnelTest, erspan_types) {
+  Bytes t2(8, 0);
+  append(t2, inner_eth());
+  expect_inner(outer4(47, gre(0x1000, 0x88BE, {0, 0, 0, 1}, t2)), 1);
+  expect_inner(outer4(47, gre(0x0000, 0x88BE, {}, inner_eth())), 1);  // type I: no header
+  Bytes t3(12, 0);
+  append(t3, inner_eth());
+  expect_inner(outer4(47, gre(0x1000, 0x22EB, {0, 0, 0, 1}, t3)), 1);
+  Bytes t3o(20, 0);
+  t3o[11] = 0x01;  // O bit: an 8-byte platform subheader follows
+  append(t3o, inner_eth());
+  expect_inner(outer4(47, gre(0x1000, 0x22EB, {0, 0, 0, 1}, t3o)), 1);
+}
+
+std::string str(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+TEST(TunnelTest, vxlan_and_gtpu) {
+  Bytes vx = {0x08, 0, 0, 0, 0, 0, 42, 0};
+  append(vx, inner_eth());
+  expect_inner(outer4(17, udp(40000, 4789, str(vx))), 1);
+  Bytes gtp = {0x30, 0xFF};
+  put16(gtp, static_cast<uint16_t>(inner().size()));
+  append(gtp, Bytes{0, 0, 0, 1});
+  append(gtp, inner());
+  expect_inner(outer4(17, udp(2152, 2152, str(gtp))), 1);
+  // GTP-U with the sequence flag and one extension header (PDU session container).
+  Bytes gtpx = {0x34, 0xFF, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0x85, 1, 0x10, 0x01, 0};
+  append(gtpx, inner());
+  expect_inner(outer4(17, udp(2152, 2152, str(gtpx))), 1);
+  // A plain SIP datagram to port 4789 is not VXLAN.
+  Decoded d;
+  ASSERT_EQ(run(kLinkEthernet, outer4(17, udp(5060, 4789, kSip)), d), Skip::none);
+  EXPECT_EQ(d.encapsulations, 0);
+}
+
+TEST(TunnelTest, ip_in_ip_every_combination) {
+  expect_inner(outer4(4, inner()), 1);
+  expect_inner(ethernet(0x86DD, ipv6("2001:db8::1", "2001:db8::2", 4, inner())), 1);
+  const Bytes in6 = ipv6("2001:db8:1::1", "2001:db8:2::2", 17, udp(5060, 5060, kSip));
+  for (const Bytes& f : {outer4(41, in6), ethernet(0x86DD, ipv6("2001:db8::1", "2001:db8::2", 41, in6))}) {
+    Decoded d;
+    ASSERT_EQ(run(kLinkEthernet, f, d), Skip::none);
+    EXPECT_EQ(d.src.to_string(), "2001:db8:1::1");
+    EXPECT_EQ(d.encapsulations, 1);
+  }
+}
+
+TEST(TunnelTest, mpls_pppoe_and_nesting) {
+  Bytes labels = {0, 1, 0x00, 64, 0, 2, 0x01, 64};  // two labels, the second bottom of stack
+  append(labels, inner());
+  expect_inner(ethernet(0x8847, labels), 0);
+  Bytes pw = {0, 1, 0x01, 64, 0, 0, 0, 0};  // one label, a zero control word, then Ethernet
+  append(pw, inner_eth());
+  expect_inner(ethernet(0x8847, pw), 1);
+  Bytes pppoe = {0x11, 0x00, 0x12, 0x34};
+  put16(pppoe, static_cast<uint16_t>(2 + inner().size()));
+  put16(pppoe, 0x0021);
+  append(pppoe, inner());
+  expect_inner(ethernet(0x8864, pppoe, {0x8100}), 0);
+  // GRE inside VXLAN inside IPv6: two tunnels.
+  Bytes vx = {0x08, 0, 0, 0, 0, 0, 1, 0};
+  append(vx, outer4(47, gre(0, 0x0800, {}, inner())));
+  expect_inner(ethernet(0x86DD, ipv6("2001:db8::1", "2001:db8::2", 17, udp(1, 4789, str(vx)))), 2);
+}
+
+TEST(TunnelTest, nesting_is_bounded) {
+  Bytes f = inner();
+  for (unsigned i = 0; i <= kMaxEncapsulation; ++i) f = ipv4("192.0.2.1", "192.0.2.2", 4, f);
+  Decoded d;
+  EXPECT_EQ(run(kLinkRaw, f, d), Skip::malformed);
 }
 
 TEST(DecodeTest, every_truncation_is_reported_never_overread) {

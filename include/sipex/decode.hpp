@@ -1,5 +1,8 @@
-// Link, network and transport decoding: from a captured frame to a transport payload.
-// Pure functions over the caller's bytes; no allocation, no state, thread-safe.
+// Link, network, tunnel and transport decoding: from a captured frame to the innermost transport
+// payload. Pure functions over the caller's bytes; no allocation, no state, thread-safe.
+// Stateful steps (IP reassembly, TCP streams, SCTP) live in the worker's reassembly stages: when
+// decoding meets an IP fragment it stops and describes it, and decoding resumes on the reassembled
+// datagram with decode_transport().
 #pragma once
 
 #include <cstddef>
@@ -24,6 +27,13 @@ enum LinkType : uint16_t {
 };
 bool link_type_supported(int linktype);
 
+// Well-known UDP ports of the UDP tunnels decoded (a payload must also look like the tunnel).
+inline constexpr uint16_t kVxlanPort = 4789;
+inline constexpr uint16_t kVxlanLinuxPort = 8472;
+inline constexpr uint16_t kGtpUserPort = 2152;
+// Tunnels unwrapped at most this deep; deeper nesting is `malformed`.
+inline constexpr unsigned kMaxEncapsulation = 8;
+
 // An IPv4 or IPv6 address. IPv4 addresses are stored in the first 4 bytes, the rest zero, so
 // that equality and hashing are byte comparisons.
 struct IpAddr {
@@ -33,42 +43,65 @@ struct IpAddr {
   std::string to_string() const;  // inet_ntop form: "192.0.2.1", "2001:db8::1"
 };
 
-// Why a frame yields no transport payload. `none` means decoded. The set is closed: every value
-// is a label of sip_exporter_skipped_packets_total (decode_skip_reason()).
+// Why a frame yields no transport payload to count. `none` means decoded. The set is closed:
+// every value but none and ip_fragment is a label of sip_exporter_skipped_packets_total.
 enum class Skip : uint8_t {
   none,
+  ip_fragment,           // not an error: `Decoded::fragment` describes it for the reassembler
   truncated,             // the capture ends inside a header (snap length, corrupt file)
-  malformed,             // a header with impossible lengths or version
+  malformed,             // a header with impossible lengths or version, or nesting too deep
   unsupported_link_type,
   not_ip,                // ARP, LLDP, ... : nothing SIP can travel in
-  other_ip_protocol,     // ICMP, OSPF, ... : an IP protocol that cannot carry SIP
-  not_sip,               // a transport payload that is not SIP (set by the worker, not here)
-  // Carrying SIP possibly, but not decoded yet (TCP reassembly, IP reassembly and tunnels arrive
-  // in a later version; until then such packets are counted here, never silently lost).
-  tcp_unsupported,
-  sctp_unsupported,
-  ip_fragment_unsupported,
-  tunnel_unsupported,
+  other_ip_protocol,     // ICMP, OSPF, ESP, ... : an IP protocol that cannot carry readable SIP
+  not_sip,               // a UDP payload that is not SIP (set by the worker, not here)
+  unsupported_tunnel,    // a tunnel type not decoded (e.g. L2TP, GRE with routing)
 };
-inline constexpr size_t kSkipCount = 11;
+inline constexpr size_t kSkipCount = 9;
 std::string_view skip_reason(Skip s);
 
-// The transport-level view of one packet. Views point into the frame.
+// One IP fragment, as decode_frame() found it. Views point into the frame.
+struct IpFragment {
+  IpAddr src, dst;
+  uint32_t id;           // IPv4 identification or IPv6 fragment identification
+  uint8_t version;       // 4 or 6
+  uint8_t protocol;      // IPv4 protocol / the next header of the IPv6 fragment header
+  bool more;             // more fragments follow
+  uint32_t offset;       // of `data` within the reassembled payload, bytes
+  const uint8_t* data;   // the fragment's share of the payload
+  uint32_t data_len;
+};
+
+inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpAck = 0x10;
+
+// The transport-level view of one packet: the innermost IP header and its transport.
 struct Decoded {
   IpAddr src, dst;
   uint16_t sport = 0, dport = 0;
-  uint8_t ip_protocol = 0;   // 17 = UDP, 6 = TCP, 132 = SCTP
-  const uint8_t* payload = nullptr;
+  uint8_t ip_protocol = 0;   // 17 UDP, 6 TCP, 132 SCTP
+  uint8_t tcp_flags = 0;     // TCP only
+  uint32_t tcp_seq = 0;      // TCP only
+  uint8_t encapsulations = 0;  // tunnels unwrapped on the way
+  const uint8_t* payload = nullptr;  // UDP payload, TCP payload, or SCTP chunks (after the common header)
   uint32_t payload_len = 0;
+  IpFragment fragment{};     // valid when decoding returned Skip::ip_fragment
 };
 
-// Decodes link, IP (IPv4 options, IPv6 extension headers) and UDP. Returns Skip::none with `out`
-// filled on success; otherwise the reason and `out` unspecified. Reads only frame[0, caplen).
+// Decodes link (Ethernet with 802.1Q/QinQ, Linux cooked v1/v2, raw IP, BSD NULL/loop), IP (IPv4
+// options, IPv6 extension headers), tunnels (GRE with or without inner Ethernet, PPTP's enhanced
+// GRE with PPP, ERSPAN I/II/III, VXLAN, IP-in-IP 4in4/6in4/4in6/6in6, MPLS label stacks, PPPoE
+// session, GTP-U) and the transport header (UDP, TCP, SCTP). Returns Skip::none with `out`
+// filled, Skip::ip_fragment with out.fragment filled, or the reason. Reads only frame[0, caplen).
 Skip decode_frame(int linktype, const uint8_t* frame, uint32_t caplen, Decoded& out);
 
+// Resumes decoding after IP reassembly: `data` is a whole IP payload whose header said
+// `protocol` (for IPv6: the next header after the fragment header, so extension headers may
+// follow). `encapsulations` is how many tunnels led here. Same results as decode_frame().
+Skip decode_transport(uint8_t version, uint8_t protocol, const IpAddr& src, const IpAddr& dst,
+                      const uint8_t* data, uint32_t len, unsigned encapsulations, Decoded& out);
+
 // Symmetric hash of the outermost IP address pair: hash(a,b) == hash(b,a), so both directions of
-// a conversation, and every fragment of a datagram, go to the same worker. Frames without an IP
-// header hash to 0. Reads only frame[0, caplen).
+// a conversation, every fragment of a datagram and every flow inside a tunnel go to the same
+// worker. Frames without an IP header hash to 0. Reads only frame[0, caplen).
 uint32_t outer_flow_hash(int linktype, const uint8_t* frame, uint32_t caplen);
 
 }  // namespace sipex

@@ -423,8 +423,8 @@ ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& 
   m.header_length = static_cast<uint32_t>(body);
   if (m.content_length >= 0) {
     const uint64_t need = static_cast<uint64_t>(body) + static_cast<uint64_t>(m.content_length);
+    m.message_length = static_cast<uint32_t>(need);  // < 2^32: Content-Length is below 2^31
     if (need > len) return framing == Framing::stream ? ParseStatus::incomplete : ParseStatus::truncated_body;
-    m.message_length = static_cast<uint32_t>(need);
   } else {
     if (framing == Framing::stream) return ParseStatus::missing_content_length;
     m.message_length = static_cast<uint32_t>(len);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <new>
 
 namespace sipex {
 namespace {
@@ -19,6 +20,11 @@ inline uint32_t hash_addr(const IpAddr& a) {
 }  // namespace
 
 std::string_view direction_name(Direction d) { return kDirections[static_cast<size_t>(d)]; }
+
+std::string_view path_name(Path p) {
+  static constexpr std::string_view kPaths[kPathCount] = {"udp", "tcp", "sctp", "ip_fragment"};
+  return kPaths[static_cast<size_t>(p)];
+}
 
 // ---- PeerRegistry ----
 
@@ -139,7 +145,8 @@ PeerResolver::Attribution PeerResolver::attribute(const IpAddr& src, const IpAdd
 SeriesTable::SeriesTable(uint32_t max_series) : max_(max_series) {
   // At most 3/4 full, so probes stay short.
   const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, max_series + max_series / 3 + 1));
-  slots_.reset(new Slot[cap]);
+  slots_.reset(static_cast<Slot*>(std::calloc(cap, sizeof(Slot))));
+  if (!slots_) throw std::bad_alloc();
   mask_ = cap - 1;
 }
 
@@ -147,9 +154,12 @@ bool SeriesTable::add(uint64_t key, uint64_t n) {
   uint32_t i = static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> 40) & mask_;
   for (;;) {
     Slot& s = slots_[i];
-    const uint64_t k = s.key.load(std::memory_order_relaxed);
+    // Relaxed atomic_ref accesses compile to plain moves; atomic_ref is required because the
+    // scrape reads the same words concurrently.
+    const uint64_t k = std::atomic_ref<uint64_t>(s.key).load(std::memory_order_relaxed);
     if (k == key) {
-      s.count.store(s.count.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+      std::atomic_ref<uint64_t> c(s.count);
+      c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
       return true;
     }
     if (k == 0) break;
@@ -158,8 +168,8 @@ bool SeriesTable::add(uint64_t key, uint64_t n) {
   const uint32_t size = size_.load(std::memory_order_relaxed);
   if (size >= max_) return false;
   Slot& s = slots_[i];
-  s.count.store(n, std::memory_order_relaxed);
-  s.key.store(key, std::memory_order_release);  // publishes the count to readers
+  std::atomic_ref<uint64_t>(s.count).store(n, std::memory_order_relaxed);
+  std::atomic_ref<uint64_t>(s.key).store(key, std::memory_order_release);  // publishes the count
   size_.store(size + 1, std::memory_order_relaxed);
   return true;
 }

@@ -119,10 +119,28 @@ Config parse_config(const std::string& text, const std::string& name) {
       if (!v.IsMap()) fail(name, v.Mark(), "limits must be a mapping");
       for (const auto& l : v) {
         const std::string lk = l.first.as<std::string>();
+        const YAML::Node& lv = l.second;
         if (lk == "max_peers") {
-          cfg.max_peers = positive(l.second, name, lk, 60000);
+          cfg.max_peers = positive(lv, name, lk, 60000);
         } else if (lk == "max_series") {
-          cfg.max_series = positive(l.second, name, lk, 10000000);
+          cfg.max_series = positive(lv, name, lk, 10000000);
+        } else if (lk == "tcp_streams") {
+          cfg.tcp.max_streams = positive(lv, name, lk, 16u << 20);
+          if (cfg.tcp.max_streams < 2) fail(name, lv.Mark(), "tcp_streams must be at least 2");
+        } else if (lk == "tcp_buffer_bytes") {
+          cfg.tcp.max_bytes = positive(lv, name, lk, 0x7fffffffu);
+        } else if (lk == "tcp_message_bytes") {
+          cfg.tcp.max_message_bytes = positive(lv, name, lk, 1u << 20);
+        } else if (lk == "tcp_idle_timeout_seconds") {
+          cfg.tcp.idle_timeout_ns = int64_t{positive(lv, name, lk, 86400)} * 1'000'000'000;
+        } else if (lk == "fragment_datagrams") {
+          cfg.fragments.max_datagrams = positive(lv, name, lk, 16u << 20);
+        } else if (lk == "fragment_buffer_bytes") {
+          cfg.fragments.max_bytes = positive(lv, name, lk, 0x7fffffffu);
+        } else if (lk == "fragment_timeout_seconds") {
+          cfg.fragments.timeout_ns = int64_t{positive(lv, name, lk, 3600)} * 1'000'000'000;
+        } else if (lk == "sctp_messages") {
+          cfg.sctp.max_messages = positive(lv, name, lk, 1u << 16);
         } else {
           fail(name, l.first.Mark(), "unknown key 'limits." + lk + "'");
         }

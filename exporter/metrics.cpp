@@ -50,8 +50,8 @@ std::string code_class(uint16_t code) { return std::string(1, static_cast<char>(
 std::vector<MetricFamily> SipCollector::Collect() const {
   // Merge the shards: series keys are the same in every shard.
   std::map<uint64_t, uint64_t> merged;
-  for (const Shard* s : src_.shards) {
-    s->series.for_each([&](uint64_t k, uint64_t c) { merged[k] += c; });
+  for (const Worker* w : src_.workers) {
+    w->shard().series.for_each([&](uint64_t k, uint64_t c) { merged[k] += c; });
   }
   const std::vector<std::string> peer_names = src_.peers->names();
   auto peer_name = [&](PeerId id) -> const std::string& {
@@ -145,14 +145,28 @@ std::vector<MetricFamily> SipCollector::Collect() const {
     out.push_back(std::move(f));
   }
 
+  uint64_t decoded[kPathCount] = {};
+  for (const Worker* w : src_.workers) {
+    for (size_t i = 0; i < kPathCount; ++i) decoded[i] += w->shard().decoded[i].get();
+  }
+  {
+    MetricFamily f = family("sip_exporter_decoded_packets_total",
+                            "Packets decoded down to a transport, by path: udp, tcp, sctp, or ip_fragment (handed to reassembly).",
+                            MetricType::Counter);
+    for (size_t i = 0; i < kPathCount; ++i) {
+      add_sample(f, {{"path", std::string(path_name(static_cast<Path>(i)))}}, static_cast<double>(decoded[i]));
+    }
+    out.push_back(std::move(f));
+  }
   uint64_t parse_errors[kParseStatusCount] = {};
   uint64_t skipped[kSkipCount] = {};
   uint64_t peer_overflow = 0, series_overflow = 0;
-  for (const Shard* s : src_.shards) {
-    for (size_t i = 0; i < kParseStatusCount; ++i) parse_errors[i] += s->parse_errors[i].get();
-    for (size_t i = 0; i < kSkipCount; ++i) skipped[i] += s->skipped[i].get();
-    peer_overflow += s->peer_overflow.get();
-    series_overflow += s->series_overflow.get();
+  for (const Worker* w : src_.workers) {
+    const Shard& s = w->shard();
+    for (size_t i = 0; i < kParseStatusCount; ++i) parse_errors[i] += s.parse_errors[i].get();
+    for (size_t i = 0; i < kSkipCount; ++i) skipped[i] += s.skipped[i].get();
+    peer_overflow += s.peer_overflow.get();
+    series_overflow += s.series_overflow.get();
   }
   {
     MetricFamily f = family("sip_exporter_parse_errors_total",
@@ -172,7 +186,10 @@ std::vector<MetricFamily> SipCollector::Collect() const {
                             "Packets that reached a worker but yielded no SIP message, by reason.",
                             MetricType::Counter);
     std::vector<std::pair<std::string_view, uint64_t>> rows;
-    for (size_t i = 1; i < kSkipCount; ++i) rows.emplace_back(skip_reason(static_cast<Skip>(i)), skipped[i]);
+    for (size_t i = 0; i < kSkipCount; ++i) {
+      const auto r = static_cast<Skip>(i);
+      if (r != Skip::none && r != Skip::ip_fragment) rows.emplace_back(skip_reason(r), skipped[i]);
+    }
     std::sort(rows.begin(), rows.end());
     for (const auto& [r, v] : rows) add_sample(f, {{"reason", std::string(r)}}, static_cast<double>(v));
     out.push_back(std::move(f));
@@ -197,7 +214,98 @@ std::vector<MetricFamily> SipCollector::Collect() const {
     add_sample(f, {}, static_cast<double>(peer_names.size()));
     out.push_back(std::move(f));
   }
+  collect_reassembly(out);
   return out;
+}
+
+void SipCollector::collect_reassembly(std::vector<MetricFamily>& out) const {
+  uint64_t segments[kSegmentResultCount] = {}, bytes[kStreamBytesCount] = {};
+  uint64_t tcp_ev[kStreamEvictionCount] = {}, ip_ev[kFragmentEvictionCount] = {}, sctp_ev[kChunkEvictionCount] = {};
+  uint64_t tls = 0, ws = 0, reassembled = 0, duplicates = 0, frag_dropped = 0, chunks = 0;
+  uint64_t tcp_entries = 0, tcp_bytes = 0, ip_entries = 0, ip_bytes = 0, sctp_entries = 0;
+  for (const Worker* w : src_.workers) {
+    const TcpStats& t = w->tcp_stats();
+    for (size_t i = 0; i < kSegmentResultCount; ++i) segments[i] += t.segments[i].get();
+    for (size_t i = 0; i < kStreamBytesCount; ++i) bytes[i] += t.bytes[i].get();
+    for (size_t i = 0; i < kStreamEvictionCount; ++i) tcp_ev[i] += t.evicted[i].get();
+    tls += t.tls_streams.get();
+    ws += t.websocket_streams.get();
+    tcp_entries += t.streams.load(std::memory_order_relaxed);
+    tcp_bytes += t.buffered.load(std::memory_order_relaxed);
+    const IpReassemblyStats& ip = w->ip_stats();
+    for (size_t i = 0; i < kFragmentEvictionCount; ++i) ip_ev[i] += ip.evicted[i].get();
+    reassembled += ip.completed.get();
+    duplicates += ip.duplicates.get();
+    frag_dropped += ip.evicted_fragments.get();
+    ip_entries += ip.datagrams.load(std::memory_order_relaxed);
+    ip_bytes += ip.bytes.load(std::memory_order_relaxed);
+    const SctpStats& sc = w->sctp_stats();
+    for (size_t i = 0; i < kChunkEvictionCount; ++i) sctp_ev[i] += sc.evicted[i].get();
+    chunks += sc.data_chunks.get();
+    sctp_entries += sc.in_progress.load(std::memory_order_relaxed);
+  }
+  auto labelled = [&](const char* name, const char* help, const char* label, auto names, const uint64_t* v,
+                      size_t n) {
+    MetricFamily f = family(name, help, MetricType::Counter);
+    for (size_t i = 0; i < n; ++i) add_sample(f, {{label, std::string(names(i))}}, static_cast<double>(v[i]));
+    out.push_back(std::move(f));
+  };
+  labelled("sip_exporter_tcp_segments_total",
+           "TCP segments by what stream reassembly did with them: data (in order), retransmission (nothing new), "
+           "out_of_order (held), control (no payload).",
+           "result", [](size_t i) { return segment_result_name(static_cast<SegmentResult>(i)); }, segments,
+           kSegmentResultCount);
+  labelled("sip_exporter_stream_bytes_total",
+           "TCP stream bytes by what they turned out to be: sip, not_sip (skipped while resynchronising), tls "
+           "(encrypted, unreadable), lost (never seen, or given up).",
+           "result", [](size_t i) { return stream_bytes_name(static_cast<StreamBytes>(i)); }, bytes, kStreamBytesCount);
+  {
+    MetricFamily f = family("sip_exporter_reassembly_evictions_total",
+                            "Reassembly state given up before it produced a message, by kind (ip, tcp, sctp) and reason.",
+                            MetricType::Counter);
+    for (size_t i = 0; i < kFragmentEvictionCount; ++i) {
+      add_sample(f, {{"kind", "ip"}, {"reason", std::string(fragment_eviction_name(static_cast<FragmentEviction>(i)))}},
+                 static_cast<double>(ip_ev[i]));
+    }
+    for (size_t i = 0; i < kChunkEvictionCount; ++i) {
+      add_sample(f, {{"kind", "sctp"}, {"reason", std::string(chunk_eviction_name(static_cast<ChunkEviction>(i)))}},
+                 static_cast<double>(sctp_ev[i]));
+    }
+    for (size_t i = 0; i < kStreamEvictionCount; ++i) {
+      add_sample(f, {{"kind", "tcp"}, {"reason", std::string(stream_eviction_name(static_cast<StreamEviction>(i)))}},
+                 static_cast<double>(tcp_ev[i]));
+    }
+    out.push_back(std::move(f));
+  }
+  {
+    MetricFamily f = family("sip_exporter_reassembly_entries",
+                            "Reassembly state held now: IP datagrams in progress, TCP streams, fragmented SCTP messages.",
+                            MetricType::Gauge);
+    add_sample(f, {{"kind", "ip"}}, static_cast<double>(ip_entries));
+    add_sample(f, {{"kind", "sctp"}}, static_cast<double>(sctp_entries));
+    add_sample(f, {{"kind", "tcp"}}, static_cast<double>(tcp_entries));
+    out.push_back(std::move(f));
+  }
+  {
+    MetricFamily f = family("sip_exporter_reassembly_buffered_bytes",
+                            "Bytes held by reassembly now: IP fragment payloads, TCP buffers.", MetricType::Gauge);
+    add_sample(f, {{"kind", "ip"}}, static_cast<double>(ip_bytes));
+    add_sample(f, {{"kind", "tcp"}}, static_cast<double>(tcp_bytes));
+    out.push_back(std::move(f));
+  }
+  auto single = [&](const char* name, const char* help, uint64_t v) {
+    MetricFamily f = family(name, help, MetricType::Counter);
+    add_sample(f, {}, static_cast<double>(v));
+    out.push_back(std::move(f));
+  };
+  single("sip_exporter_tls_connections_total",
+         "TCP connections recognised as TLS: their SIP, if any, is encrypted and not counted.", tls);
+  single("sip_exporter_websocket_connections_total", "TCP connections upgraded to WebSocket (RFC 7118).", ws);
+  single("sip_exporter_ip_fragments_duplicate_total", "IP fragments that repeated one already held, ignored.", duplicates);
+  single("sip_exporter_ip_fragments_dropped_total",
+         "IP fragments thrown away with a datagram that could not be reassembled.", frag_dropped);
+  single("sip_exporter_ip_datagrams_reassembled_total", "IP datagrams completed from fragments.", reassembled);
+  single("sip_exporter_sctp_data_chunks_total", "SCTP DATA and I-DATA chunks seen.", chunks);
 }
 
 std::string render_text(const std::vector<MetricFamily>& families) {

@@ -123,7 +123,7 @@ std::vector<std::string> Pipeline::errors() const {
 
 MetricSources Pipeline::metric_sources() const {
   MetricSources m;
-  for (const auto& w : workers_) m.shards.push_back(&w->shard());
+  for (const auto& w : workers_) m.workers.push_back(w.get());
   for (const auto& s : sources_) m.sources.push_back(s.get());
   m.peers = &peers_;
   m.kernel = active_kernel().name;

@@ -8,14 +8,63 @@
 
 namespace sipex {
 
-Worker::Worker(BatchQueue& in, BatchPool& pool, PeerRegistry& peers, const Config& cfg, FindCandidatesFn scan)
-    : in_(in), pool_(pool), resolver_(peers, cfg), scan_(scan), shard_(cfg.max_series) {}
+namespace {
+constexpr int64_t kExpiryPeriodNs = 1'000'000'000;  // reassembly timeouts are checked once a second of packet time
+}
 
-void Worker::process(uint16_t linktype, const uint8_t* frame, uint32_t caplen) {
+Worker::Worker(BatchQueue& in, BatchPool& pool, PeerRegistry& peers, const Config& cfg, FindCandidatesFn scan)
+    : in_(in),
+      pool_(pool),
+      resolver_(peers, cfg),
+      scan_(scan),
+      shard_(cfg.max_series),
+      ip_(cfg.fragments),
+      tcp_(cfg.tcp, *this, scan),
+      sctp_(cfg.sctp, *this, scan) {}
+
+void Worker::message(const SipMessage& m, const IpAddr& src, const IpAddr& dst) {
+  shard_.count(m, resolver_.attribute(src, dst));
+}
+
+void Worker::parse_error(ParseStatus s) { shard_.parse_errors[static_cast<size_t>(s)].bump(); }
+
+void Worker::expire(int64_t ts_ns) {
+  ip_.expire(ts_ns);
+  tcp_.expire(ts_ns);
+  sctp_.expire(ts_ns);
+  next_expiry_ = ts_ns + kExpiryPeriodNs;
+}
+
+void Worker::process(uint16_t linktype, const uint8_t* frame, uint32_t caplen, int64_t ts_ns) {
+  if (ts_ns >= next_expiry_) expire(ts_ns);
   Decoded d;
-  const Skip s = decode_frame(linktype, frame, caplen, d);
+  Skip s = decode_frame(linktype, frame, caplen, d);
+  // A completed datagram is decoded again from its transport, which may hold a tunnel with
+  // fragments of its own; kMaxEncapsulation bounds the rounds.
+  if (s == Skip::ip_fragment) shard_.decoded[static_cast<size_t>(Path::ip_fragment)].bump();
+  const bool from_wire = s != Skip::ip_fragment;  // a reassembled datagram is not a packet
+  for (unsigned round = 0; s == Skip::ip_fragment; ++round) {
+    if (round > kMaxEncapsulation) {
+      s = Skip::malformed;
+      break;
+    }
+    const IpReassembler::Datagram dg = ip_.add(d.fragment, ts_ns);
+    if (!dg) return;  // held for later fragments, or dropped: the reassembler counts it
+    const IpFragment f = d.fragment;
+    s = decode_transport(f.version, f.protocol, f.src, f.dst, dg.data, dg.len, d.encapsulations, d);
+  }
   if (s != Skip::none) {
     shard_.skipped[static_cast<size_t>(s)].bump();
+    return;
+  }
+  const Path path = d.ip_protocol == 6 ? Path::tcp : d.ip_protocol == 132 ? Path::sctp : Path::udp;
+  if (from_wire) shard_.decoded[static_cast<size_t>(path)].bump();
+  if (path == Path::tcp) {
+    tcp_.segment(d, ts_ns);
+    return;
+  }
+  if (path == Path::sctp) {
+    sctp_.packet(d, ts_ns);
     return;
   }
   SipMessage m;
@@ -54,7 +103,7 @@ void Worker::run(const std::atomic<bool>& producers_done) {
       Batch* b = batches[i];
       for (uint32_t j = 0; j < b->count; ++j) {
         const PacketRef& p = b->pkts[j];
-        process(p.linktype, b->bytes(p), p.caplen);
+        process(p.linktype, b->bytes(p), p.caplen, p.ts_ns);
       }
       pool_.give_back(b, ptok);
     }

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -125,27 +126,40 @@ class SeriesTable {
   template <class F>
   void for_each(F&& f) const {
     for (uint32_t i = 0; i <= mask_; ++i) {
-      const uint64_t k = slots_[i].key.load(std::memory_order_acquire);
-      if (k != 0) f(k, slots_[i].count.load(std::memory_order_relaxed));
+      const uint64_t k = std::atomic_ref<uint64_t>(slots_[i].key).load(std::memory_order_acquire);
+      if (k != 0) f(k, std::atomic_ref<uint64_t>(slots_[i].count).load(std::memory_order_relaxed));
     }
   }
   uint32_t size() const { return size_.load(std::memory_order_relaxed); }
 
  private:
+  // Plain words in zeroed pages (calloc): the table costs memory only where series exist. Both
+  // threads access them only through std::atomic_ref.
   struct Slot {
-    std::atomic<uint64_t> key{0};
-    std::atomic<uint64_t> count{0};
+    alignas(8) uint64_t key;
+    alignas(8) uint64_t count;
   };
-  std::unique_ptr<Slot[]> slots_;
+  struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<Slot[], FreeDeleter> slots_;
   uint32_t mask_;
   uint32_t max_;
   std::atomic<uint32_t> size_{0};
 };
 
+enum class Path : uint8_t { udp, tcp, sctp, ip_fragment };
+inline constexpr size_t kPathCount = 4;
+std::string_view path_name(Path p);
+
 // Everything one worker counts. Cache-line aligned so shards never share a line.
 struct alignas(64) Shard {
   explicit Shard(uint32_t max_series) : series(max_series) {}
   SeriesTable series;
+  // Packets that decoded down to a transport, by the path they took: udp, tcp, sctp, or an IP
+  // fragment handed to reassembly. Together with `skipped` (minus not_sip, which is a decoded UDP
+  // payload) every packet a worker received is counted once.
+  Counter decoded[kPathCount];
   Counter skipped[kSkipCount];            // by Skip
   Counter parse_errors[kParseStatusCount];  // by ParseStatus (errors only)
   Counter peer_overflow;                  // messages labelled peer="other" because of the cap

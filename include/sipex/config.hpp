@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "sipex/decode.hpp"
+#include "sipex/ip_reassembly.hpp"
+#include "sipex/sctp.hpp"
+#include "sipex/tcp_reassembly.hpp"
 
 namespace sipex {
 
@@ -30,6 +33,9 @@ struct Config {
   std::vector<PeerDef> peers;      // in file order; the longest matching prefix wins
   uint32_t max_peers = 1000;       // distinct peer label values, named ones included
   uint32_t max_series = 100000;    // sip_requests_total + sip_responses_total series per worker
+  TcpLimits tcp;                   // per worker
+  IpReassemblyLimits fragments;    // per worker
+  SctpLimits sctp;                 // per worker
 };
 
 // Errors carry "FILE:LINE: message" so a start-up failure names the offending line.

@@ -11,12 +11,13 @@
 
 #include "sipex/aggregate.hpp"
 #include "sipex/capture.hpp"
+#include "sipex/worker.hpp"
 
 namespace sipex {
 
 // What the scrape reads. The pointed-to objects must outlive the collector; they are only read.
 struct MetricSources {
-  std::vector<const Shard*> shards;
+  std::vector<const Worker*> workers;
   std::vector<const SourceStats*> sources;
   const PeerRegistry* peers = nullptr;
   std::string kernel;  // active SIMD kernel name
@@ -30,6 +31,7 @@ class SipCollector : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
+  void collect_reassembly(std::vector<prometheus::MetricFamily>& out) const;
   MetricSources src_;
 };
 

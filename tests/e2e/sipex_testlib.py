@@ -96,6 +96,11 @@ def sum_by(samples, name, *labels):
     return {k: int(v) for k, v in acc.items() if v}
 
 
+def total(samples, name):
+    """Sum of every sample of metric `name` (0 if there is none)."""
+    return int(sum(v for n, _, v in samples if n == name))
+
+
 def main():
     """unittest.main() that turns 'every test skipped' into CTest's skip code."""
     prog = unittest.main(exit=False, verbosity=2)

@@ -73,17 +73,19 @@ struct IpFragment {
 
 inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpAck = 0x10;
 
-// The transport-level view of one packet: the innermost IP header and its transport.
+// The transport-level view of one packet: the innermost IP header and its transport. Left
+// uninitialised on purpose (it is built per packet): decoding sets the fields its result makes
+// valid, and nothing else may be read.
 struct Decoded {
   IpAddr src, dst;
-  uint16_t sport = 0, dport = 0;
-  uint8_t ip_protocol = 0;   // 17 UDP, 6 TCP, 132 SCTP
-  uint8_t tcp_flags = 0;     // TCP only
-  uint32_t tcp_seq = 0;      // TCP only
-  uint8_t encapsulations = 0;  // tunnels unwrapped on the way
-  const uint8_t* payload = nullptr;  // UDP payload, TCP payload, or SCTP chunks (after the common header)
-  uint32_t payload_len = 0;
-  IpFragment fragment{};     // valid when decoding returned Skip::ip_fragment
+  uint16_t sport, dport;
+  uint8_t ip_protocol;       // 17 UDP, 6 TCP, 132 SCTP
+  uint8_t tcp_flags;         // TCP only
+  uint32_t tcp_seq;          // TCP only
+  uint8_t encapsulations;    // tunnels unwrapped on the way
+  const uint8_t* payload;    // UDP payload, TCP payload, or SCTP chunks (after the common header)
+  uint32_t payload_len;
+  IpFragment fragment;       // valid when decoding returned Skip::ip_fragment
 };
 
 // Decodes link (Ethernet with 802.1Q/QinQ, Linux cooked v1/v2, raw IP, BSD NULL/loop), IP (IPv4

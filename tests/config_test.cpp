@@ -49,6 +49,28 @@ limits: { max_peers: 1000 }
   EXPECT_EQ(cfg.max_peers, 1000u);
 }
 
+TEST(ConfigTest, reassembly_limits) {
+  const Config cfg = parse_config(R"(limits:
+  tcp_streams: 1000
+  tcp_buffer_bytes: 1048576
+  tcp_message_bytes: 8192
+  tcp_idle_timeout_seconds: 60
+  fragment_datagrams: 100
+  fragment_buffer_bytes: 65536
+  fragment_timeout_seconds: 5
+  sctp_messages: 16
+)",
+                                  "x.yaml");
+  EXPECT_EQ(cfg.tcp.max_streams, 1000u);
+  EXPECT_EQ(cfg.tcp.max_bytes, 1048576u);
+  EXPECT_EQ(cfg.tcp.max_message_bytes, 8192u);
+  EXPECT_EQ(cfg.tcp.idle_timeout_ns, 60'000'000'000);
+  EXPECT_EQ(cfg.fragments.max_datagrams, 100u);
+  EXPECT_EQ(cfg.fragments.max_bytes, 65536u);
+  EXPECT_EQ(cfg.fragments.timeout_ns, 5'000'000'000);
+  EXPECT_EQ(cfg.sctp.max_messages, 16u);
+}
+
 TEST(ConfigTest, empty_file_is_defaults) {
   const Config cfg = parse_config("", "x.yaml");
   EXPECT_TRUE(cfg.home_networks.empty());
@@ -74,6 +96,8 @@ TEST(ConfigTest, errors_name_file_and_line) {
   expect_error("peers:\n  other: [10.0.0.0/8]\n", "reserved");
   expect_error("peers:\n  a: [10.0.0.0/8]\n  a: [11.0.0.0/8]\n", "");  // duplicate keys: yaml or our check
   expect_error("home_networks: [10.0.0.0/8\n", "site.yaml:");
+  expect_error("limits:\n  tcp_streams: 1\n", "site.yaml:2: tcp_streams must be at least 2");
+  expect_error("limits:\n  fragment_timeout_seconds: -3\n", "site.yaml:2:");
   expect_error("- a\n- b\n", "top level must be a mapping");
   expect_error("peers:\n  a: 10.0.0.0/8\n", "list of CIDRs");
   expect_error("limits: {max_peers: 2}\npeers:\n  a: [10.0.0.0/8]\n  b: [11.0.0.0/8]\n  c: [12.0.0.0/8]\n", "max_peers");

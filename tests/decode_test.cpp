@@ -124,7 +124,8 @@ TEST(DecodeTest, tcp_and_sctp_headers) {
                 2, 4, 5, 0xb4};  // data offset 6 (an MSS option), PSH|ACK, seq 4096
   append(tcph, kSip);
   Decoded d;
-  ASSERT_EQ(run(kLinkRaw, ipv4("192.0.2.1", "192.0.2.2", 6, tcph), d), Skip::none);
+  const Bytes frame = ipv4("192.0.2.1", "192.0.2.2", 6, tcph);  // d views it: keep it alive
+  ASSERT_EQ(run(kLinkRaw, frame, d), Skip::none);
   EXPECT_EQ(d.ip_protocol, 6);
   EXPECT_EQ(d.tcp_seq, 4096u);
   EXPECT_EQ(d.tcp_flags, 0x18);

@@ -140,6 +140,51 @@ PeerResolver::Attribution PeerResolver::attribute(const IpAddr& src, const IpAdd
   return {src_peer, Direction::unknown};
 }
 
+// ---- HistogramTable ----
+
+const double* HistogramTable::buckets(HistogramFamily f, size_t* n) {
+  if (f == HistogramFamily::response_latency) {
+    *n = std::size(kLatencyBuckets);
+    return kLatencyBuckets;
+  }
+  *n = std::size(kDurationBuckets);
+  return kDurationBuckets;
+}
+
+HistogramTable::HistogramTable(uint32_t max_series) : max_(max_series) {
+  const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, max_series + max_series / 3 + 1));
+  slots_.reset(static_cast<Slot*>(std::calloc(cap, sizeof(Slot))));
+  if (!slots_) throw std::bad_alloc();
+  mask_ = cap - 1;
+}
+
+bool HistogramTable::observe(uint64_t key, double seconds) {
+  uint32_t i = static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> 40) & mask_;
+  for (;;) {
+    const uint64_t k = std::atomic_ref<uint64_t>(slots_[i].key).load(std::memory_order_relaxed);
+    if (k == key) break;
+    if (k == 0) {
+      if (size_ >= max_) return false;
+      ++size_;
+      std::atomic_ref<uint64_t>(slots_[i].key).store(key, std::memory_order_release);
+      break;
+    }
+    i = (i + 1) & mask_;
+  }
+  Slot& s = slots_[i];
+  size_t n = 0;
+  const double* b = buckets(static_cast<HistogramFamily>(key >> 40 & 3), &n);
+  size_t at = 0;
+  while (at < n && seconds > b[at]) ++at;  // the first bucket whose bound holds it; n = +Inf
+  auto bump = [](uint64_t& w, uint64_t d) {
+    std::atomic_ref<uint64_t> r(w);
+    r.store(r.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
+  };
+  bump(s.buckets[at == n ? kMaxBuckets : at], 1);
+  bump(s.sum_ns, static_cast<uint64_t>(seconds > 0 ? seconds * 1e9 : 0));
+  return true;
+}
+
 // ---- SeriesTable ----
 
 SeriesTable::SeriesTable(uint32_t max_series) : max_(max_series) {

@@ -124,6 +124,27 @@ Config parse_config(const std::string& text, const std::string& name) {
           cfg.max_peers = positive(lv, name, lk, 60000);
         } else if (lk == "max_series") {
           cfg.max_series = positive(lv, name, lk, 10000000);
+        } else if (lk == "duplicate_window_ms") {
+          uint64_t ms = 0;
+          try {
+            ms = lv.as<uint64_t>();
+          } catch (const YAML::Exception&) {
+            fail(name, lv.Mark(), lk + " must be a whole number of milliseconds");
+          }
+          if (ms > 1000) fail(name, lv.Mark(), lk + " must be at most 1000");
+          cfg.duplicate_window_ns = static_cast<int64_t>(ms) * 1'000'000;
+        } else if (lk == "max_histograms") {
+          cfg.max_histograms = positive(lv, name, lk, 10000000);
+        } else if (lk == "transactions") {
+          cfg.transactions.max_transactions = positive(lv, name, lk, 64u << 20);
+        } else if (lk == "transaction_timeout_seconds") {
+          cfg.transactions.timer_b_ns = int64_t{positive(lv, name, lk, 3600)} * 1'000'000'000;
+        } else if (lk == "invite_proceeding_timeout_seconds") {
+          cfg.transactions.timer_c_ns = int64_t{positive(lv, name, lk, 86400)} * 1'000'000'000;
+        } else if (lk == "dialogs") {
+          cfg.transactions.max_dialogs = positive(lv, name, lk, 64u << 20);
+        } else if (lk == "dialog_timeout_seconds") {
+          cfg.transactions.dialog_timeout_ns = int64_t{positive(lv, name, lk, 7 * 86400)} * 1'000'000'000;
         } else if (lk == "tcp_streams") {
           cfg.tcp.max_streams = positive(lv, name, lk, 16u << 20);
           if (cfg.tcp.max_streams < 2) fail(name, lv.Mark(), "tcp_streams must be at least 2");

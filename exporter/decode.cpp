@@ -287,6 +287,7 @@ Skip ipv4(const uint8_t* p, uint32_t len, Cursor c) {
   std::memcpy(d.src.bytes, p + 12, 4);
   std::memcpy(d.dst.bytes, p + 16, 4);
   d.src.family = d.dst.family = 4;
+  d.ip_id = be16(p + 4);
   const uint16_t frag = be16(p + 6);
   if ((frag & 0x3FFF) != 0) {  // MF set or offset != 0
     d.fragment = {d.src, d.dst, be16(p + 4), 4, p[9], (frag & 0x2000) != 0, (frag & 0x1FFFu) * 8,
@@ -306,6 +307,7 @@ Skip ipv6(const uint8_t* p, uint32_t len, Cursor c) {
   std::memcpy(d.src.bytes, p + 8, 16);
   std::memcpy(d.dst.bytes, p + 24, 16);
   d.src.family = d.dst.family = 6;
+  d.ip_id = 0;
   const uint32_t end = 40 + plen;
   uint8_t next = p[6];
   uint32_t off = 40;
@@ -484,6 +486,7 @@ Skip decode_transport(uint8_t version, uint8_t protocol, const IpAddr& src, cons
                       uint32_t len, unsigned encapsulations, Decoded& out) {
   out.src = src;
   out.dst = dst;
+  out.ip_id = 0;
   out.encapsulations = static_cast<uint8_t>(encapsulations);
   return transport(version, protocol, data, len, {out, encapsulations});
 }

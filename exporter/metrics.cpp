@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <tuple>
@@ -59,45 +60,79 @@ std::vector<MetricFamily> SipCollector::Collect() const {
     return id < peer_names.size() ? peer_names[id] : unknown;
   };
 
-  // Sort by label text so the output does not depend on which worker saw a peer first.
-  using ReqKey = std::tuple<std::string, std::string_view, std::string_view>;  // peer, direction, method
-  using RespKey = std::tuple<std::string, std::string_view, std::string_view, uint16_t>;
-  std::map<ReqKey, uint64_t> req;
-  std::map<RespKey, uint64_t> resp;
+  // Every counter family, rows sorted by their label text (peer, direction, method, then the
+  // rest) so the output does not depend on which worker saw a peer first.
+  struct Row {
+    std::vector<ClientMetric::Label> labels;
+    uint64_t value = 0;
+  };
+  using Rows = std::map<std::vector<std::string>, Row>;
+  Rows series_rows[6];
   for (const auto& [k, c] : merged) {
     const SeriesFields f = series_fields(k);
-    if (f.code == 0) {
-      req[{peer_name(f.peer), direction_name(f.direction), method_name(f.method)}] += c;
-    } else {
-      resp[{peer_name(f.peer), direction_name(f.direction), method_name(f.method), f.code}] += c;
+    const std::string& peer = peer_name(f.peer);
+    const std::string dir(direction_name(f.direction));
+    const std::string method(method_name(f.method));
+    std::vector<ClientMetric::Label> labels;
+    std::string extra;
+    switch (f.family) {
+      case Family::messages:
+        if (f.code == 0) {
+          labels = {{"method", method}, {"peer", peer}, {"direction", dir}};
+        } else {
+          extra = std::to_string(f.code);
+          labels = {{"code", extra}, {"class", code_class(f.code)}, {"method", method}, {"peer", peer}, {"direction", dir}};
+        }
+        break;
+      case Family::request_retransmissions:
+      case Family::response_retransmissions:
+        extra = f.family == Family::request_retransmissions ? "request" : "response";
+        labels = {{"kind", extra}, {"method", method}, {"peer", peer}, {"direction", dir}};
+        break;
+      case Family::transactions:
+        extra = std::to_string(f.code);
+        labels = {{"method", method}, {"code", extra}, {"class", code_class(f.code)}, {"peer", peer}, {"direction", dir}};
+        break;
+      case Family::timeouts:
+        labels = {{"method", method}, {"peer", peer}, {"direction", dir}};
+        break;
+      case Family::calls:
+        extra = std::string(call_outcome_name(static_cast<CallOutcome>(f.code)));
+        labels = {{"outcome", extra}, {"peer", peer}, {"direction", dir}};
+        break;
     }
+    // Requests and responses share a family in the key space, the two retransmission kinds share
+    // one in the exposition.
+    const size_t idx = f.family == Family::messages ? (f.code == 0 ? 0 : 1)
+                       : f.family == Family::request_retransmissions || f.family == Family::response_retransmissions ? 2
+                       : f.family == Family::transactions ? 3
+                       : f.family == Family::timeouts ? 4 : 5;
+    Row& r = series_rows[idx][{peer, dir, method, extra}];
+    r.labels = std::move(labels);
+    r.value += c;
   }
-
+  static const struct {
+    const char* name;
+    const char* help;
+  } kFamilies[6] = {
+      {"sip_requests_total", "SIP request messages seen, by request-line method, peer and direction."},
+      {"sip_responses_total", "SIP response messages seen, by status code, class, CSeq method, peer and direction."},
+      {"sip_retransmissions_total",
+       "Retransmitted SIP messages (a request, or a response with the same code, seen again in its transaction), by kind, method, peer and direction."},
+      {"sip_transactions_total",
+       "SIP transactions by their first final response: method, code, class, and the request's peer and direction."},
+      {"sip_transaction_timeouts_total",
+       "SIP requests that saw no final response before Timer B/F (or Timer C after a provisional), by method and the request's peer and direction."},
+      {"sip_calls_total",
+       "Call attempts (INVITEs outside a dialog) by outcome: answered, busy, no_answer, rejected, cancelled, failed; by the INVITE's peer and direction."},
+  };
   std::vector<MetricFamily> out;
-  {
-    MetricFamily f = family("sip_requests_total",
-                            "SIP request messages seen, by request-line method, peer and direction.",
-                            MetricType::Counter);
-    for (const auto& [k, c] : req) {
-      add_sample(f, {{"method", std::string(std::get<2>(k))}, {"peer", std::get<0>(k)},
-                     {"direction", std::string(std::get<1>(k))}},
-                 static_cast<double>(c));
-    }
+  for (size_t i = 0; i < 6; ++i) {
+    MetricFamily f = family(kFamilies[i].name, kFamilies[i].help, MetricType::Counter);
+    for (auto& [key, row] : series_rows[i]) add_sample(f, std::move(row.labels), static_cast<double>(row.value));
     out.push_back(std::move(f));
   }
-  {
-    MetricFamily f = family("sip_responses_total",
-                            "SIP response messages seen, by status code, class, CSeq method, peer and direction.",
-                            MetricType::Counter);
-    for (const auto& [k, c] : resp) {
-      const uint16_t code = std::get<3>(k);
-      add_sample(f, {{"code", std::to_string(code)}, {"class", code_class(code)},
-                     {"method", std::string(std::get<2>(k))}, {"peer", std::get<0>(k)},
-                     {"direction", std::string(std::get<1>(k))}},
-                 static_cast<double>(c));
-    }
-    out.push_back(std::move(f));
-  }
+  collect_histograms(out, peer_names);
   {
     MetricFamily f = family("sip_exporter_build_info",
                             "A constant 1, labelled with the version and source revision of this build.",
@@ -218,6 +253,62 @@ std::vector<MetricFamily> SipCollector::Collect() const {
   return out;
 }
 
+void SipCollector::collect_histograms(std::vector<MetricFamily>& out, const std::vector<std::string>& peer_names) const {
+  struct Merged {
+    uint64_t counts[kMaxBuckets + 1] = {};
+    uint64_t sum_ns = 0;
+  };
+  std::map<uint64_t, Merged> merged;
+  for (const Worker* w : src_.workers) {
+    w->shard().histograms.for_each([&](uint64_t k, const uint64_t* counts, uint64_t sum_ns) {
+      Merged& m = merged[k];
+      for (size_t b = 0; b <= kMaxBuckets; ++b) m.counts[b] += counts[b];
+      m.sum_ns += sum_ns;
+    });
+  }
+  std::map<std::vector<std::string>, ClientMetric> latency, duration;
+  for (const auto& [k, m] : merged) {
+    const auto fam = static_cast<HistogramFamily>(k >> 40 & 3);
+    const auto peer_id = static_cast<PeerId>(k >> 16 & 0xFFFF);
+    const std::string peer = peer_id < peer_names.size() ? peer_names[peer_id] : "other";
+    const std::string dir(direction_name(static_cast<Direction>(k >> 14 & 3)));
+    const std::string method(method_name(static_cast<Method>(k >> 10 & 15)));
+    static constexpr std::string_view kStages[] = {"first_response", "ringing", "final"};
+    const std::string stage(kStages[k & 3]);
+    ClientMetric c;
+    size_t n = 0;
+    const double* bounds = HistogramTable::buckets(fam, &n);
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < n; ++b) {
+      cumulative += m.counts[b];
+      c.histogram.bucket.push_back({cumulative, bounds[b]});
+    }
+    cumulative += m.counts[kMaxBuckets];
+    c.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+    c.histogram.sample_count = cumulative;
+    c.histogram.sample_sum = static_cast<double>(m.sum_ns) * 1e-9;
+    if (fam == HistogramFamily::response_latency) {
+      c.label = {{"method", method}, {"stage", stage}, {"peer", peer}, {"direction", dir}};
+      latency[{peer, dir, method, stage}] = std::move(c);
+    } else {
+      c.label = {{"peer", peer}, {"direction", dir}};
+      duration[{peer, dir}] = std::move(c);
+    }
+  }
+  MetricFamily lat = family("sip_response_latency_seconds",
+                            "Time from a request's first transmission to its first provisional response (stage=first_response, "
+                            "INVITE), first 180/183 (stage=ringing, INVITE: post-dial delay) and first final response "
+                            "(stage=final), by method and the request's peer and direction.",
+                            MetricType::Histogram);
+  for (auto& [key, c] : latency) lat.metric.push_back(std::move(c));
+  out.push_back(std::move(lat));
+  MetricFamily dur = family("sip_call_duration_seconds",
+                            "Answered calls from the 2xx to the INVITE until the BYE, by the INVITE's peer and direction.",
+                            MetricType::Histogram);
+  for (auto& [key, c] : duration) dur.metric.push_back(std::move(c));
+  out.push_back(std::move(dur));
+}
+
 void SipCollector::collect_reassembly(std::vector<MetricFamily>& out) const {
   uint64_t segments[kSegmentResultCount] = {}, bytes[kStreamBytesCount] = {};
   uint64_t tcp_ev[kStreamEvictionCount] = {}, ip_ev[kFragmentEvictionCount] = {}, sctp_ev[kChunkEvictionCount] = {};
@@ -306,6 +397,44 @@ void SipCollector::collect_reassembly(std::vector<MetricFamily>& out) const {
          "IP fragments thrown away with a datagram that could not be reassembled.", frag_dropped);
   single("sip_exporter_ip_datagrams_reassembled_total", "IP datagrams completed from fragments.", reassembled);
   single("sip_exporter_sctp_data_chunks_total", "SCTP DATA and I-DATA chunks seen.", chunks);
+
+  uint64_t txn_active = 0, txn_evicted = 0, dialogs = 0, dialogs_full = 0, dialogs_expired = 0, hist_overflow = 0,
+           mirrored = 0;
+  for (const Worker* w : src_.workers) {
+    const TransactionStats& t = w->transaction_stats();
+    txn_active += t.active.load(std::memory_order_relaxed);
+    txn_evicted += t.evicted.get();
+    dialogs += t.dialogs.load(std::memory_order_relaxed);
+    dialogs_full += t.dialogs_evicted_full.get();
+    dialogs_expired += t.dialogs_expired.get();
+    hist_overflow += w->shard().histogram_overflow.get();
+    mirrored += w->shard().duplicates.get();
+  }
+  auto gauge = [&](const char* name, const char* help, uint64_t v) {
+    MetricFamily f = family(name, help, MetricType::Gauge);
+    add_sample(f, {}, static_cast<double>(v));
+    out.push_back(std::move(f));
+  };
+  gauge("sip_exporter_transactions_active", "SIP transactions remembered now (pending, or completed and lingering).",
+        txn_active);
+  single("sip_exporter_transactions_evicted_total",
+         "SIP transactions forgotten early because the table (limits.transactions) was full.", txn_evicted);
+  gauge("sip_exporter_dialogs_active", "Answered calls awaiting their BYE now.", dialogs);
+  {
+    MetricFamily f = family("sip_exporter_dialogs_evicted_total",
+                            "Answered calls forgotten before their BYE: table_full (limits.dialogs) or timeout "
+                            "(limits.dialog_timeout_seconds).",
+                            MetricType::Counter);
+    add_sample(f, {{"reason", "table_full"}}, static_cast<double>(dialogs_full));
+    add_sample(f, {{"reason", "timeout"}}, static_cast<double>(dialogs_expired));
+    out.push_back(std::move(f));
+  }
+  single("sip_exporter_duplicate_packets_total",
+         "Datagrams suppressed as mirror duplicates (an identical packet seen again within limits.duplicate_window_ms).",
+         mirrored);
+  single("sip_exporter_histogram_overflow_total",
+         "Observations left out of the latency and duration histograms because a worker reached limits.max_histograms.",
+         hist_overflow);
 }
 
 std::string render_text(const std::vector<MetricFamily>& families) {

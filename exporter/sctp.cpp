@@ -45,12 +45,12 @@ struct SctpReassembler::Impl {
   Impl(const SctpLimits& l, MessageSink& s, FindCandidatesFn f, SctpStats& st)
       : lim(l), sink(s), scan(f), stats(st), table(l.max_messages) {}
 
-  void deliver(const uint8_t* p, uint32_t n, const Decoded& d) {
+  void deliver(const uint8_t* p, uint32_t n, const Decoded& d, int64_t now) {
     stats.messages.bump();
     SipMessage m;
     const ParseStatus st = parse_sip(reinterpret_cast<const char*>(p), n, Framing::datagram, m, scan);
     if (st == ParseStatus::ok) {
-      sink.message(m, d.src, d.dst);
+      sink.message(m, d.src, d.dst, now);
     } else if (st != ParseStatus::not_sip) {
       sink.parse_error(st);
     }
@@ -118,7 +118,7 @@ struct SctpReassembler::Impl {
     p->bytes.insert(p->bytes.end(), data, data + n);
     p->next_tsn = tsn + 1;
     if (flags & kFlagE) {
-      deliver(p->bytes.data(), static_cast<uint32_t>(p->bytes.size()), d);
+      deliver(p->bytes.data(), static_cast<uint32_t>(p->bytes.size()), d, now);
       p->used = false;
       p->bytes.clear();
     }
@@ -141,7 +141,7 @@ struct SctpReassembler::Impl {
         const uint8_t* data = p + hl;
         const uint32_t n = len - hl;
         if ((flags & (kFlagB | kFlagE)) == (kFlagB | kFlagE)) {
-          deliver(data, n, d);
+          deliver(data, n, d, now);
         } else {
           fragment(d, type, flags, tsn, stream, id, data, n, now);
         }

@@ -452,6 +452,7 @@ ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& 
   // On a stream, disagreeing lengths leave no way to find the next message (RFC 4475 mcl01).
   if (hs.bad_cl || (hs.conflicting_cl && framing == Framing::stream)) return ParseStatus::bad_content_length;
   m.header_length = static_cast<uint32_t>(body);
+  m.head = {buf, body};
   if (m.content_length >= 0) {
     const uint64_t need = static_cast<uint64_t>(body) + static_cast<uint64_t>(m.content_length);
     m.message_length = static_cast<uint32_t>(need);  // < 2^32: Content-Length is below 2^31

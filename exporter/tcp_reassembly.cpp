@@ -141,6 +141,7 @@ struct TcpReassembler::Impl {
   uint32_t live = 0;
   uint8_t* free_bufs[kMaxClass + 1] = {};  // recycled buffers, chained through their first bytes
   uint64_t allocated = 0;                  // bytes of every buffer, in use or recycled
+  int64_t now_ = 0;                        // capture time of the segment being processed
   uint64_t in_use = 0;
 
   Impl(const TcpLimits& l, MessageSink& s, FindCandidatesFn f, TcpStats& st)
@@ -413,7 +414,7 @@ struct TcpReassembler::Impl {
       SipMessage m;
       const ParseStatus st = parse_sip(p + pos, n - pos, Framing::stream, m, scan);
       if (st == ParseStatus::ok) {
-        sink.message(m, s.src, s.dst);
+        sink.message(m, s.src, s.dst, now_);
         count_bytes(StreamBytes::sip, m.message_length);
         pos += m.message_length;
         continue;
@@ -422,7 +423,7 @@ struct TcpReassembler::Impl {
         if (m.header_length != 0 && m.message_length > lim.max_message_bytes) {
           // Headers complete, body too long to hold: count the message now and let the body
           // stream past without buffering it.
-          sink.message(m, s.src, s.dst);
+          sink.message(m, s.src, s.dst, now_);
           count_bytes(StreamBytes::sip, n - pos);
           s.skip = m.message_length - static_cast<uint32_t>(n - pos);
           return n;
@@ -446,7 +447,7 @@ struct TcpReassembler::Impl {
     SipMessage m;
     const ParseStatus st = parse_sip(reinterpret_cast<const char*>(p), n, Framing::datagram, m, scan);
     if (st == ParseStatus::ok) {
-      sink.message(m, s.src, s.dst);
+      sink.message(m, s.src, s.dst, now_);
       count_bytes(StreamBytes::sip, n);
     } else if (st == ParseStatus::not_sip) {
       count_bytes(StreamBytes::not_sip, n);
@@ -685,6 +686,7 @@ struct TcpReassembler::Impl {
   }
 
   void segment(const Decoded& d, int64_t now) {
+    now_ = now;
     const Key k = make_key(d.src, d.dst, d.sport, d.dport);
     const uint8_t flags = d.tcp_flags;
     uint32_t n = d.payload_len;

@@ -17,13 +17,17 @@ Worker::Worker(BatchQueue& in, BatchPool& pool, PeerRegistry& peers, const Confi
       pool_(pool),
       resolver_(peers, cfg),
       scan_(scan),
-      shard_(cfg.max_series),
+      shard_(cfg.max_series, cfg.max_histograms),
       ip_(cfg.fragments),
       tcp_(cfg.tcp, *this, scan),
-      sctp_(cfg.sctp, *this, scan) {}
+      sctp_(cfg.sctp, *this, scan),
+      txn_(cfg.transactions, shard_, resolver_),
+      dedup_(cfg.duplicate_window_ns) {}
 
-void Worker::message(const SipMessage& m, const IpAddr& src, const IpAddr& dst) {
-  shard_.count(m, resolver_.attribute(src, dst));
+void Worker::message(const SipMessage& m, const IpAddr& src, const IpAddr& dst, int64_t ts_ns) {
+  const PeerResolver::Attribution at = resolver_.attribute(src, dst);
+  shard_.count(m, at);
+  txn_.message(m, at, src, dst, ts_ns);
 }
 
 void Worker::parse_error(ParseStatus s) { shard_.parse_errors[static_cast<size_t>(s)].bump(); }
@@ -32,6 +36,7 @@ void Worker::expire(int64_t ts_ns) {
   ip_.expire(ts_ns);
   tcp_.expire(ts_ns);
   sctp_.expire(ts_ns);
+  txn_.expire(ts_ns);
   next_expiry_ = ts_ns + kExpiryPeriodNs;
 }
 
@@ -59,6 +64,11 @@ void Worker::process(uint16_t linktype, const uint8_t* frame, uint32_t caplen, i
   }
   const Path path = d.ip_protocol == 6 ? Path::tcp : d.ip_protocol == 132 ? Path::sctp : Path::udp;
   if (from_wire) shard_.decoded[static_cast<size_t>(path)].bump();
+  // TCP needs no filter: a copied segment is a retransmission to stream reassembly.
+  if (path != Path::tcp && dedup_.enabled() && dedup_.duplicate(d, ts_ns)) {
+    shard_.duplicates.bump();
+    return;
+  }
   if (path == Path::tcp) {
     tcp_.segment(d, ts_ns);
     return;
@@ -71,7 +81,7 @@ void Worker::process(uint16_t linktype, const uint8_t* frame, uint32_t caplen, i
   const ParseStatus st =
       parse_sip(reinterpret_cast<const char*>(d.payload), d.payload_len, Framing::datagram, m, scan_);
   if (st == ParseStatus::ok) {
-    shard_.count(m, resolver_.attribute(d.src, d.dst));
+    message(m, d.src, d.dst, ts_ns);
   } else if (st == ParseStatus::not_sip) {
     shard_.skipped[static_cast<size_t>(Skip::not_sip)].bump();
   } else {

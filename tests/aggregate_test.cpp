@@ -128,7 +128,7 @@ TEST(PeerTest, flood_of_addresses_keeps_the_cache_bounded_and_correct) {
 }
 
 TEST(ShardTest, counts_message_under_its_labels) {
-  Shard s(100);
+  Shard s(100, 10);
   SipMessage req;
   req.is_request = true;
   req.method = Method::INVITE;

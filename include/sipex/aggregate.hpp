@@ -97,21 +97,35 @@ class PeerResolver {
   Entry scratch_{};  // used when the cache is too full to insert
 };
 
-// Key of one sip_requests_total / sip_responses_total series.
-// Bits: 63 occupied marker | 31..16 peer | 15..14 direction | 13..10 method | 9..0 code (0 = request).
-inline uint64_t series_key(PeerId peer, Direction dir, Method m, uint16_t code) {
-  return (uint64_t{1} << 63) | uint64_t{peer} << 16 | uint64_t{static_cast<uint8_t>(dir)} << 14 |
-         uint64_t{static_cast<uint8_t>(m)} << 10 | code;
+// The counter families kept in a worker's SeriesTable. `code` in the key means what the family
+// says: the status code, a call outcome, or 0.
+enum class Family : uint8_t {
+  messages,                  // sip_requests_total (code 0), sip_responses_total (code)
+  request_retransmissions,   // sip_retransmissions_total{kind="request"}
+  response_retransmissions,  // sip_retransmissions_total{kind="response"}
+  transactions,              // sip_transactions_total (code: the first final response)
+  timeouts,                  // sip_transaction_timeouts_total
+  calls,                     // sip_calls_total (code: CallOutcome)
+};
+
+// Key of one counter series.
+// Bits: 63 occupied marker | 42..40 family | 31..16 peer | 15..14 direction | 13..10 method |
+// 9..0 code.
+inline uint64_t series_key(PeerId peer, Direction dir, Method m, uint16_t code, Family f = Family::messages) {
+  return (uint64_t{1} << 63) | uint64_t{static_cast<uint8_t>(f)} << 40 | uint64_t{peer} << 16 |
+         uint64_t{static_cast<uint8_t>(dir)} << 14 | uint64_t{static_cast<uint8_t>(m)} << 10 | code;
 }
 struct SeriesFields {
   PeerId peer;
   Direction direction;
   Method method;
-  uint16_t code;  // 0 for requests
+  uint16_t code;
+  Family family;
 };
 inline SeriesFields series_fields(uint64_t key) {
   return {static_cast<PeerId>(key >> 16 & 0xFFFF), static_cast<Direction>(key >> 14 & 3),
-          static_cast<Method>(key >> 10 & 15), static_cast<uint16_t>(key & 1023)};
+          static_cast<Method>(key >> 10 & 15), static_cast<uint16_t>(key & 1023),
+          static_cast<Family>(key >> 40 & 7)};
 }
 
 // A fixed-capacity open-addressing map from series key to count. One writer (the worker), any
@@ -152,10 +166,69 @@ enum class Path : uint8_t { udp, tcp, sctp, ip_fragment };
 inline constexpr size_t kPathCount = 4;
 std::string_view path_name(Path p);
 
+// Histogram families and their bucket upper bounds (seconds).
+enum class HistogramFamily : uint8_t {
+  response_latency,  // sip_response_latency_seconds; `stage` in the key
+  call_duration,     // sip_call_duration_seconds
+};
+enum class LatencyStage : uint8_t { first_response, ringing, final };
+inline constexpr size_t kMaxBuckets = 16;
+// 1 ms to 32.768 s by powers of two: resolves a fast 100 Trying and a long post-dial delay alike.
+inline constexpr double kLatencyBuckets[] = {0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128,
+                                             0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384, 32.768};
+inline constexpr double kDurationBuckets[] = {1, 5, 10, 30, 60, 120, 180, 300, 600, 1200, 1800, 3600, 7200, 14400};
+
+// A fixed-capacity map from histogram key to bucket counts, one writer, any readers (the same
+// discipline as SeriesTable). Key bits: 63 occupied | 41..40 family | 31..16 peer |
+// 15..14 direction | 13..10 method | 1..0 stage.
+class HistogramTable {
+ public:
+  static uint64_t key(HistogramFamily f, PeerId peer, Direction dir, Method m, LatencyStage stage) {
+    return (uint64_t{1} << 63) | uint64_t{static_cast<uint8_t>(f)} << 40 | uint64_t{peer} << 16 |
+           uint64_t{static_cast<uint8_t>(dir)} << 14 | uint64_t{static_cast<uint8_t>(m)} << 10 |
+           static_cast<uint8_t>(stage);
+  }
+  static const double* buckets(HistogramFamily f, size_t* n);
+
+  explicit HistogramTable(uint32_t max_series);
+  // Records one observation of `seconds`. False (nothing recorded) when the key is new and
+  // max_series histograms exist. Writer only.
+  bool observe(uint64_t key, double seconds);
+  // Calls f(key, counts per bucket (not cumulative; index kMaxBuckets is +Inf), sum in ns).
+  template <class F>
+  void for_each(F&& f) const {
+    for (uint32_t i = 0; i <= mask_; ++i) {
+      const Slot& s = slots_[i];
+      const uint64_t k = std::atomic_ref<const uint64_t>(s.key).load(std::memory_order_acquire);
+      if (k == 0) continue;
+      uint64_t counts[kMaxBuckets + 1];
+      for (size_t b = 0; b <= kMaxBuckets; ++b) {
+        counts[b] = std::atomic_ref<const uint64_t>(s.buckets[b]).load(std::memory_order_relaxed);
+      }
+      f(k, counts, std::atomic_ref<const uint64_t>(s.sum_ns).load(std::memory_order_relaxed));
+    }
+  }
+
+ private:
+  struct Slot {
+    uint64_t key;
+    uint64_t sum_ns;
+    uint64_t buckets[kMaxBuckets + 1];
+  };
+  struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<Slot[], FreeDeleter> slots_;
+  uint32_t mask_;
+  uint32_t max_;
+  uint32_t size_ = 0;
+};
+
 // Everything one worker counts. Cache-line aligned so shards never share a line.
 struct alignas(64) Shard {
-  explicit Shard(uint32_t max_series) : series(max_series) {}
+  Shard(uint32_t max_series, uint32_t max_histograms) : series(max_series), histograms(max_histograms) {}
   SeriesTable series;
+  HistogramTable histograms;
   // Packets that decoded down to a transport, by the path they took: udp, tcp, sctp, or an IP
   // fragment handed to reassembly. Together with `skipped` (minus not_sip, which is a decoded UDP
   // payload) every packet a worker received is counted once.
@@ -165,10 +238,18 @@ struct alignas(64) Shard {
   Counter peer_overflow;                  // messages labelled peer="other" because of the cap
   Counter series_overflow;                // messages not counted: the series cap was reached
 
+  Counter histogram_overflow;             // observations not recorded: the histogram cap was reached
+  Counter duplicates;                     // mirror duplicates suppressed (DuplicateFilter)
+
   void count(const SipMessage& m, PeerResolver::Attribution at) {
-    const uint64_t key = series_key(at.peer, at.direction, m.method, m.is_request ? 0 : m.status_code);
-    if (!series.add(key)) series_overflow.bump();
+    add(series_key(at.peer, at.direction, m.method, m.is_request ? 0 : m.status_code));
     if (at.peer == kPeerOther) peer_overflow.bump();
+  }
+  void add(uint64_t key) {
+    if (!series.add(key)) series_overflow.bump();
+  }
+  void observe(uint64_t key, double seconds) {
+    if (!histograms.observe(key, seconds)) histogram_overflow.bump();
   }
 };
 

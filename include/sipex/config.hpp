@@ -28,11 +28,25 @@ struct PeerDef {
   std::vector<Cidr> networks;
 };
 
+// Bounds and timers of the transaction tracker (transactions.hpp), per worker. Kept here because
+// the tracker's header depends on the aggregation stage, which depends on this one.
+struct TransactionLimits {
+  uint32_t max_transactions = 262144;          // transactions remembered at once
+  int64_t timer_b_ns = 32'000'000'000;         // 64*T1: no response at all (Timer B), or no final for a non-INVITE (Timer F)
+  int64_t timer_c_ns = 180'000'000'000;        // an INVITE that had a provisional response but no final (Timer C)
+  int64_t linger_ns = 32'000'000'000;          // a completed transaction is kept this long to recognise retransmissions
+  uint32_t max_dialogs = 65536;                // answered calls awaiting their BYE
+  int64_t dialog_timeout_ns = 14'400'000'000'000;  // an answered call without BYE is forgotten after 4 h
+};
+
 struct Config {
   std::vector<Cidr> home_networks;
   std::vector<PeerDef> peers;      // in file order; the longest matching prefix wins
   uint32_t max_peers = 1000;       // distinct peer label values, named ones included
-  uint32_t max_series = 100000;    // sip_requests_total + sip_responses_total series per worker
+  uint32_t max_series = 100000;    // counter series (every sip_* counter family) per worker
+  uint32_t max_histograms = 20000; // histogram series (latency, call duration) per worker
+  TransactionLimits transactions;  // per worker
+  int64_t duplicate_window_ns = 0; // mirror-duplicate suppression window; 0 = off
   TcpLimits tcp;                   // per worker
   IpReassemblyLimits fragments;    // per worker
   SctpLimits sctp;                 // per worker

@@ -83,6 +83,7 @@ struct Decoded {
   uint8_t tcp_flags;         // TCP only
   uint32_t tcp_seq;          // TCP only
   uint8_t encapsulations;    // tunnels unwrapped on the way
+  uint16_t ip_id;            // IPv4 identification of the innermost header; 0 for IPv6
   const uint8_t* payload;    // UDP payload, TCP payload, or SCTP chunks (after the common header)
   uint32_t payload_len;
   IpFragment fragment;       // valid when decoding returned Skip::ip_fragment

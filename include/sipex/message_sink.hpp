@@ -9,8 +9,9 @@ namespace sipex {
 
 class MessageSink {
  public:
-  // One complete message sent from src to dst. `m` views bytes valid only during the call.
-  virtual void message(const SipMessage& m, const IpAddr& src, const IpAddr& dst) = 0;
+  // One complete message sent from src to dst, completed by a packet captured at ts_ns. `m` views
+  // bytes valid only during the call.
+  virtual void message(const SipMessage& m, const IpAddr& src, const IpAddr& dst, int64_t ts_ns) = 0;
   // A framed payload that started like SIP but is malformed.
   virtual void parse_error(ParseStatus s) = 0;
 

@@ -32,6 +32,7 @@ class SipCollector : public prometheus::Collectable {
 
  private:
   void collect_reassembly(std::vector<prometheus::MetricFamily>& out) const;
+  void collect_histograms(std::vector<prometheus::MetricFamily>& out, const std::vector<std::string>& peer_names) const;
   MetricSources src_;
 };
 

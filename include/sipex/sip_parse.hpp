@@ -71,6 +71,7 @@ struct SipMessage {
   std::string_view from_tag;
   std::string_view to_tag;
   int64_t content_length = -1;        // -1 when absent
+  std::string_view head;              // the start line and header section (up to the body)
   uint32_t header_length = 0;         // offset of the body
   uint32_t message_length = 0;        // bytes this message occupies in the buffer
 };

@@ -6,12 +6,14 @@
 #include <atomic>
 
 #include "sipex/aggregate.hpp"
+#include "sipex/dedup.hpp"
 #include "sipex/ip_reassembly.hpp"
 #include "sipex/message_sink.hpp"
 #include "sipex/packet.hpp"
 #include "sipex/sctp.hpp"
 #include "sipex/sip_scan.hpp"
 #include "sipex/tcp_reassembly.hpp"
+#include "sipex/transactions.hpp"
 
 namespace sipex {
 
@@ -29,9 +31,10 @@ class Worker final : private MessageSink {
   const IpReassemblyStats& ip_stats() const { return ip_.stats(); }
   const TcpStats& tcp_stats() const { return tcp_.stats(); }
   const SctpStats& sctp_stats() const { return sctp_.stats(); }
+  const TransactionStats& transaction_stats() const { return txn_.stats(); }
 
  private:
-  void message(const SipMessage& m, const IpAddr& src, const IpAddr& dst) override;
+  void message(const SipMessage& m, const IpAddr& src, const IpAddr& dst, int64_t ts_ns) override;
   void parse_error(ParseStatus s) override;
   void expire(int64_t ts_ns);
 
@@ -43,6 +46,8 @@ class Worker final : private MessageSink {
   IpReassembler ip_;
   TcpReassembler tcp_;
   SctpReassembler sctp_;
+  TransactionTracker txn_;
+  DuplicateFilter dedup_;
   int64_t next_expiry_ = 0;
 };
 

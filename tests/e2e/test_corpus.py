@@ -89,6 +89,30 @@ class CorpusTest(unittest.TestCase):
                 value = t.sum_by(s, metric, "path").get(label, 0) if label else t.total(s, metric)
                 self.assertGreater(value, 0)
 
+    # Where our retransmission count differs from tshark's `resent`, by how much and why.
+    RESENT_ARGUED = {
+        # Frames 249-272: ten copies of one CANCEL at 0.5, 1, 2, 4, 4, ... s (RFC 3261 17.1.2.2,
+        # Timer E capped at T2). tshark keeps one transaction per Call-ID and direction, so a CANCEL
+        # (same CSeq number as its INVITE) is never compared with the CANCEL before it.
+        "irontec_sngrep__tests_aaa.pcap": (10, {("request", "CANCEL"): 10, ("request", "INVITE"): 4}),
+        # tshark only flags resends on UDP. Over WebSocket the UAS repeats a 183 twice, byte for byte,
+        # and the proxy relays both copies: four retransmitted responses (reliable provisionals are
+        # retransmitted on any transport until PRACKed, RFC 3262 section 3).
+        "sipcapture_heplify__example_pcap_sip_tcp_websocket.pcap": (4, {("response", "INVITE"): 4}),
+        # Also TCP: one 180 Ringing sent twice, identical, a second apart (frames 175 and 180).
+        "sipcapture_heplify__example_pcap_sip_ipv4_tcp_fragmented.pcap": (1, {("response", "INVITE"): 1}),
+    }
+
+    def test_retransmissions_match_tshark_resent(self):
+        for name in corpus_files():
+            with self.subTest(file=name):
+                expected, s = self.run_file(name)
+                ours = t.sum_by(s, "sip_retransmissions_total", "kind", "method")
+                extra, breakdown = self.RESENT_ARGUED.get(name, (0, None))
+                self.assertEqual(sum(ours.values()), expected["resent"] + extra)
+                if breakdown is not None:
+                    self.assertEqual(ours, breakdown)
+
     def test_truncated_datagram_is_a_parse_error_like_tshark(self):
         # sip_reqs.pcap frame 4 is a BYE whose datagram ends inside a header name ("Content-Lengt"):
         # RFC 3261 section 7 ends every header line with CRLF, so the message was cut. tshark marks

@@ -12,7 +12,7 @@ namespace {
 struct Sink : MessageSink {
   std::vector<std::string> seen;  // "INVITE", "200 INVITE", ...
   std::vector<ParseStatus> errors;
-  void message(const SipMessage& m, const IpAddr&, const IpAddr&) override {
+  void message(const SipMessage& m, const IpAddr&, const IpAddr&, int64_t) override {
     seen.push_back(m.is_request ? std::string(method_name(m.method))
                                 : std::to_string(m.status_code) + " " + std::string(method_name(m.method)));
   }

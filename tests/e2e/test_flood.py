@@ -24,6 +24,7 @@ FLOWS = 200_000
 FRAGMENTS = 200_000
 WORKERS = 2
 LIMITS = {
+    "transactions": 8192,
     "tcp_streams": 4096,
     "tcp_buffer_bytes": 2 << 20,
     "fragment_datagrams": 1024,
@@ -118,6 +119,20 @@ def write_flood(path, flows, fragments, seed):
     return truth
 
 
+def write_invite_flood(path, n, seed):
+    """n INVITEs with unique Call-IDs and branches from random sources, never answered."""
+    rnd = random.Random(seed)
+    w = PcapWriter(path)
+    dst = bytes([198, 51, 100, 1])
+    for i in range(n):
+        src = bytes([rnd.randrange(1, 224), rnd.randrange(256), rnd.randrange(256), rnd.randrange(1, 255)])
+        msg = (f"INVITE sip:+4930{i}@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKf{i}x{seed}\r\n"
+               f"From: <sip:a@x>;tag={i}\r\nTo: <sip:b@y>\r\nCall-ID: flood{i}-{seed}\r\nCSeq: 1 INVITE\r\n"
+               f"Content-Length: 0\r\n\r\n").encode()
+        w.write(ether(ipv4(src, dst, 17, udp(5060, 5060, msg), ident=i & 0xFFFF)))
+    w.close()
+
+
 def run_measured(args):
     """Runs sip_exporter; returns (stdout, peak resident set in KiB)."""
     with tempfile.TemporaryFile() as out:
@@ -174,6 +189,21 @@ class FloodTest(unittest.TestCase):
         held = t.sum_by(s, "sip_exporter_reassembly_buffered_bytes", "kind")
         self.assertLessEqual(held.get("tcp", 0), WORKERS * LIMITS["tcp_buffer_bytes"])
         self.assertLessEqual(held.get("ip", 0), WORKERS * LIMITS["fragment_buffer_bytes"])
+
+    def test_unique_call_id_flood_keeps_the_transaction_table_at_its_bound(self):
+        d = self.tmp.name
+        runs = {}
+        for n in (100_000, 400_000):
+            path = os.path.join(d, f"invites{n}.pcap")
+            write_invite_flood(path, n, seed=n)
+            s, peak = self.run_capture(path)
+            runs[n] = peak
+            self.assertEqual(t.sum_by(s, "sip_requests_total", "method"), {"INVITE": n})
+            self.assertLessEqual(t.total(s, "sip_exporter_transactions_active"), WORKERS * LIMITS["transactions"])
+            self.assertGreaterEqual(t.total(s, "sip_exporter_transactions_evicted_total"),
+                                    n - WORKERS * LIMITS["transactions"])
+        print(f"peak RSS with unique Call-IDs: {runs}")
+        self.assertLessEqual(runs[400_000] - runs[100_000], 8 * 1024, "memory grows with the flood")
 
     def test_peak_memory_is_bounded_and_flat(self):
         _, base = self.run_capture(self.small)

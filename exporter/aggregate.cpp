@@ -28,26 +28,56 @@ std::string_view path_name(Path p) {
 
 // ---- PeerRegistry ----
 
-PeerRegistry::PeerRegistry(const Config& cfg) : max_peers_(cfg.max_peers) {
-  names_.push_back("other");
-  for (const PeerDef& p : cfg.peers) {
-    const auto id = static_cast<PeerId>(names_.size());
-    names_.push_back(p.name);
-    for (const Cidr& c : p.networks) named_.push_back({c, id});
+bool PeerMap::is_home(const IpAddr& a) const {
+  for (const Cidr& c : home) {
+    if (c.contains(a)) return true;
   }
-  std::stable_sort(named_.begin(), named_.end(),
-                   [](const NamedNet& a, const NamedNet& b) { return a.net.prefix > b.net.prefix; });
-  const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, 2 * (max_peers_ + 1)));
-  slots_.reset(new Slot[cap]);
-  mask_ = cap - 1;
-  if (names_.size() - 1 >= max_peers_) full_.store(true, std::memory_order_release);
+  return false;
 }
 
-int PeerRegistry::named_peer(const IpAddr& a) const {
-  for (const NamedNet& n : named_) {
+int PeerMap::named_peer(const IpAddr& a) const {
+  for (const NamedNet& n : named) {
     if (n.net.contains(a)) return n.id;
   }
   return -1;
+}
+
+PeerRegistry::PeerRegistry(const Config& cfg) : max_peers_(cfg.max_peers) {
+  names_.push_back("other");
+  const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, 2 * (max_peers_ + 1)));
+  slots_.reset(new Slot[cap]);
+  mask_ = cap - 1;
+  apply(cfg);
+}
+
+std::vector<std::string> PeerRegistry::apply(const Config& cfg) {
+  auto map = std::make_shared<PeerMap>();
+  map->home = cfg.home_networks;
+  std::vector<std::string> left_out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const PeerDef& p : cfg.peers) {
+    auto it = named_ids_.find(p.name);
+    if (it == named_ids_.end()) {
+      if (!room()) {
+        left_out.push_back(p.name);
+        continue;
+      }
+      it = named_ids_.emplace(p.name, static_cast<PeerId>(names_.size())).first;
+      names_.push_back(p.name);
+    }
+    for (const Cidr& c : p.networks) map->named.push_back({c, it->second});
+  }
+  std::stable_sort(map->named.begin(), map->named.end(),
+                   [](const PeerMap::NamedNet& a, const PeerMap::NamedNet& b) { return a.net.prefix > b.net.prefix; });
+  map_ = std::move(map);
+  if (!room()) full_.store(true, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  return left_out;
+}
+
+std::shared_ptr<const PeerMap> PeerRegistry::map() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return map_;
 }
 
 int PeerRegistry::find(const IpAddr& a, uint32_t* free_slot) const {
@@ -67,7 +97,7 @@ PeerId PeerRegistry::intern(const IpAddr& a) {
   std::lock_guard<std::mutex> lock(mu_);
   uint32_t slot = 0;
   if (const int id = find(a, &slot); id >= 0) return static_cast<PeerId>(id);  // registered meanwhile
-  if (names_.size() - 1 >= max_peers_) {
+  if (!room()) {
     full_.store(true, std::memory_order_release);
     return kPeerOther;
   }
@@ -75,7 +105,7 @@ PeerId PeerRegistry::intern(const IpAddr& a) {
   names_.push_back(a.to_string());
   slots_[slot].addr = a;
   slots_[slot].id_plus1.store(uint32_t{id} + 1, std::memory_order_release);
-  if (names_.size() - 1 >= max_peers_) full_.store(true, std::memory_order_release);
+  if (!room()) full_.store(true, std::memory_order_release);
   return id;
 }
 
@@ -86,11 +116,19 @@ std::vector<std::string> PeerRegistry::names() const {
 
 // ---- PeerResolver ----
 
-PeerResolver::PeerResolver(PeerRegistry& reg, const Config& cfg) : reg_(reg), home_(cfg.home_networks) {
+PeerResolver::PeerResolver(PeerRegistry& reg, const Config& cfg)
+    : reg_(reg), map_(reg.map()), generation_(reg.generation()) {
   // Room for every registered peer plus as many home addresses, at most half full.
   const uint32_t cap = std::bit_ceil(std::max<uint32_t>(1024, 4 * (cfg.max_peers + 1)));
   table_.reset(new Entry[cap]());
   mask_ = cap - 1;
+}
+
+void PeerResolver::refresh() {
+  generation_ = reg_.generation();
+  map_ = reg_.map();
+  std::fill(table_.get(), table_.get() + mask_ + 1, Entry{});
+  size_ = 0;
 }
 
 PeerResolver::Entry& PeerResolver::entry(const IpAddr& a) {
@@ -104,10 +142,7 @@ PeerResolver::Entry& PeerResolver::entry(const IpAddr& a) {
   // Miss: classify the address once. Home addresses may take a quarter of the table and the rest
   // up to half, so every registered peer (at most max_peers) always finds room: a worker takes the
   // registry's mutex at most once per peer. Addresses that do not fit use scratch_ each time.
-  bool home = false;
-  for (const Cidr& c : home_) {
-    if (c.contains(a)) { home = true; break; }
-  }
+  const bool home = map_->is_home(a);
   const uint32_t cap = mask_ + 1;
   Entry* e = (size_ < (home ? cap / 4 : cap / 2)) ? &table_[i] : &scratch_;
   if (e != &scratch_) ++size_;
@@ -120,7 +155,7 @@ PeerResolver::Entry& PeerResolver::entry(const IpAddr& a) {
 
 PeerId PeerResolver::peer_of(Entry& e) {
   if (e.resolved) return e.peer;
-  const int named = reg_.named_peer(e.addr);
+  const int named = map_->named_peer(e.addr);
   // Final either way: ids are never reassigned, and once the cap is reached an unknown address
   // stays unknown.
   e.peer = named >= 0 ? static_cast<PeerId>(named) : reg_.intern(e.addr);
@@ -129,7 +164,9 @@ PeerId PeerResolver::peer_of(Entry& e) {
 }
 
 PeerResolver::Attribution PeerResolver::attribute(const IpAddr& src, const IpAddr& dst) {
-  if (home_.empty()) return {peer_of(entry(src)), Direction::unknown};
+  // One load a message (plain on x86); a reload changes the generation.
+  if (reg_.generation() != generation_) refresh();
+  if (map_->home.empty()) return {peer_of(entry(src)), Direction::unknown};
   Entry& s = entry(src);
   const bool src_home = s.home;
   const PeerId src_peer = src_home ? 0 : peer_of(s);  // before entry(dst) may reuse scratch_

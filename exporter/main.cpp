@@ -12,11 +12,28 @@
 #include "sipex/config.hpp"
 #include "sipex/metrics.hpp"
 #include "sipex/pipeline.hpp"
+#include "sipex/service.hpp"
 #include "sipex/sip_scan.hpp"
 
 namespace {
 
 void log(const std::string& msg) { std::fprintf(stderr, "sip_exporter: %s\n", msg.c_str()); }
+
+// SIGHUP: re-reads --config.file. A file that does not load leaves the running configuration in
+// place (the service must not die of a typo); counters are never reset.
+void reload(const sipex::Options& opt, sipex::Pipeline& pipeline) {
+  if (opt.config_file.empty()) {
+    log("SIGHUP: no --config.file to reload");
+    return;
+  }
+  try {
+    const sipex::Config cfg = sipex::load_config(opt.config_file);
+    for (const std::string& name : pipeline.reload(cfg)) log("reload: peer '" + name + "' exceeds limits.max_peers; its traffic counts as \"other\"");
+    log("reloaded " + opt.config_file);
+  } catch (const std::exception& e) {
+    log(std::string("reload failed, keeping the running configuration: ") + e.what());
+  }
+}
 
 // node_exporter style ":9573" means every address; civetweb wants a bare port for that.
 std::string civetweb_address(const std::string& a) { return (!a.empty() && a[0] == ':') ? a.substr(1) : a; }
@@ -63,11 +80,27 @@ int main(int argc, char** argv) {
     }
 
     pipeline.start();
+    service::ready("capturing on " + std::to_string(opt.capture.interfaces.size() + opt.capture.files.size()) +
+                   " source(s) with " + std::to_string(opt.workers) + " worker(s)");
+    const auto watchdog = service::watchdog_period();
+    const auto tick = watchdog.count() > 0 ? std::chrono::duration_cast<std::chrono::milliseconds>(watchdog)
+                                           : std::chrono::milliseconds(1000);
     for (;;) {
-      const int sig = pipeline.wait(signals);
-      if (sig == SIGHUP) continue;  // reloading the config arrives with the systemd unit
+      const int sig = pipeline.wait(signals, tick);
+      if (sig == -1) {
+        // The watchdog vouches only for a pipeline whose threads are alive and scheduled.
+        if (watchdog.count() > 0 && pipeline.healthy()) service::watchdog();
+        continue;
+      }
+      if (sig == SIGHUP) {
+        service::reloading();
+        reload(opt, pipeline);
+        service::ready("configuration reloaded");
+        continue;
+      }
       break;
     }
+    service::stopping();
     pipeline.stop();
 
     const auto errors = pipeline.errors();

@@ -432,7 +432,7 @@ void SipCollector::collect_reassembly(std::vector<MetricFamily>& out) const {
   single("sip_exporter_duplicate_packets_total",
          "Datagrams suppressed as mirror duplicates (an identical packet seen again within limits.duplicate_window_ms).",
          mirrored);
-  single("sip_exporter_histogram_overflow_total",
+  single("sip_exporter_observation_overflow_total",
          "Observations left out of the latency and duration histograms because a worker reached limits.max_histograms.",
          hist_overflow);
 }

@@ -86,13 +86,28 @@ void Pipeline::start() {
   }
 }
 
-int Pipeline::wait(const sigset_t& signals) {
+int Pipeline::wait(const sigset_t& signals, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
   const timespec tick{0, 100'000'000};
   for (;;) {
     const int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig > 0) return sig;
     if (captures_running_.load() == 0) return 0;
+    if (std::chrono::steady_clock::now() >= until) return -1;
   }
+}
+
+std::vector<std::string> Pipeline::reload(const Config& cfg) { return peers_.apply(cfg); }
+
+bool Pipeline::healthy() {
+  bool ok = captures_running_.load() == static_cast<int>(captures_.size());
+  last_beats_.resize(workers_.size(), 0);
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    const uint64_t beat = workers_[i]->heartbeat();
+    ok = ok && beat != last_beats_[i];
+    last_beats_[i] = beat;
+  }
+  return ok;
 }
 
 void Pipeline::stop() {

@@ -95,6 +95,7 @@ void Worker::run(const std::atomic<bool>& producers_done) {
   Batch* batches[16];
   unsigned idle = 0;
   for (;;) {
+    heartbeat_.bump();
     // Read the flag before trying the queue: if it was set, everything was enqueued before it.
     const bool done = producers_done.load(std::memory_order_acquire);
     const size_t n = in_.try_dequeue_bulk(ctok, batches, 16);

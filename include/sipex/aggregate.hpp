@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "sipex/config.hpp"
@@ -29,14 +30,34 @@ std::string_view direction_name(Direction d);
 using PeerId = uint16_t;
 inline constexpr PeerId kPeerOther = 0;  // the label value "other": beyond the cap
 
-// Peer label values: id 0 is "other", ids 1..N the peer map's names in file order, later ids
-// addresses in order of first sight, until max_peers values exist. Thread-safe: lookups are
-// lock-free; registering a new address takes a mutex.
+// What decides a message's peer and direction: the home networks and the peer map's networks
+// with their peer ids. Immutable once published; a reload publishes a new one.
+struct PeerMap {
+  struct NamedNet {
+    Cidr net;
+    PeerId id;
+  };
+  std::vector<Cidr> home;
+  std::vector<NamedNet> named;  // sorted by prefix length, longest first
+  bool is_home(const IpAddr& a) const;
+  // The id of the peer-map entry with the longest prefix containing `a`, or -1.
+  int named_peer(const IpAddr& a) const;
+};
+
+// Peer label values: id 0 is "other", then the peer map's names in file order, then addresses in
+// order of first sight, until max_peers values exist. Ids are never reassigned, so counters keep
+// their labels across a reload. Thread-safe: address lookups are lock-free; registering a new
+// address, reading names() and applying a config take a mutex.
 class PeerRegistry {
  public:
   explicit PeerRegistry(const Config& cfg);
-  // The id of the peer-map entry with the longest prefix containing `a`, or -1. Lock-free.
-  int named_peer(const IpAddr& a) const;
+  // Publishes `cfg`'s home networks and peer map; names already known keep their ids, new ones
+  // get new ids while the cap allows. Returns the names left without an id (their addresses
+  // count as "other").
+  std::vector<std::string> apply(const Config& cfg);
+  // The current map and its generation (which apply() increments).
+  std::shared_ptr<const PeerMap> map() const;
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   // The id of address `a`: its existing id, else a new one while fewer than max_peers values
   // exist, else kPeerOther. Lock-free when `a` is known or the cap is reached.
   PeerId intern(const IpAddr& a);
@@ -45,10 +66,6 @@ class PeerRegistry {
   std::vector<std::string> names() const;
 
  private:
-  struct NamedNet {
-    Cidr net;
-    PeerId id;
-  };
   // Open addressing, at most half full. A slot is published by storing id+1 with release after
   // its address is written; slots are never reused, so readers need no lock.
   struct Slot {
@@ -56,19 +73,22 @@ class PeerRegistry {
     IpAddr addr{};
   };
   int find(const IpAddr& a, uint32_t* free_slot) const;
+  bool room() const { return names_.size() - 1 < max_peers_; }
 
-  std::vector<NamedNet> named_;  // sorted by prefix length, longest first
   uint32_t max_peers_;
   std::unique_ptr<Slot[]> slots_;
   uint32_t mask_;
-  mutable std::mutex mu_;        // serialises registration and guards names_
+  mutable std::mutex mu_;        // serialises registration and guards names_, named_ids_, map_
   std::vector<std::string> names_;
+  std::unordered_map<std::string, PeerId> named_ids_;  // peer-map names ever applied
+  std::shared_ptr<const PeerMap> map_;
+  std::atomic<uint64_t> generation_{0};
   std::atomic<bool> full_{false};
 };
 
 // Per-worker attribution of a message to (peer, direction). Caches each address's home/peer
-// status in a fixed open-addressing table, so the steady state is one or two probes per message.
-// Not thread-safe: one per worker.
+// status in a fixed open-addressing table, so the steady state is one or two probes per message;
+// a reload (a new PeerRegistry generation) empties the cache. Not thread-safe: one per worker.
 class PeerResolver {
  public:
   PeerResolver(PeerRegistry& reg, const Config& cfg);
@@ -89,8 +109,12 @@ class PeerResolver {
   Entry& entry(const IpAddr& a);
   PeerId peer_of(Entry& e);
 
+  // Picks up a newly applied map: the cache of answers is emptied.
+  void refresh();
+
   PeerRegistry& reg_;
-  std::vector<Cidr> home_;
+  std::shared_ptr<const PeerMap> map_;
+  uint64_t generation_;
   std::unique_ptr<Entry[]> table_;
   uint32_t mask_;
   uint32_t size_ = 0;

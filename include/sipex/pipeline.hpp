@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -30,9 +31,17 @@ class Pipeline {
   void open();
   // Starts the worker and capture threads.
   void start();
-  // Waits until every file is read, or until one of `signals` arrives (they must be blocked in
-  // all threads). Returns the signal number, or 0 when the capture ended by itself.
-  int wait(const sigset_t& signals);
+  // Waits until every file is read, until one of `signals` arrives (they must be blocked in all
+  // threads), or at most `timeout`. Returns the signal number, 0 when the capture ended by
+  // itself, or -1 when the timeout passed first.
+  int wait(const sigset_t& signals, std::chrono::milliseconds timeout);
+  // Publishes a new configuration's home networks and peer map to the workers. Counters are kept;
+  // limits are not changed (they size tables at start). Returns peer names left without a label
+  // value because the peer cap was reached.
+  std::vector<std::string> reload(const Config& cfg);
+  // Whether every capture and worker thread is alive and the workers have been scheduled since
+  // the last call: what the systemd watchdog vouches for.
+  bool healthy();
   // Stops capture, hands over the open batches, lets the workers drain their queues, joins all
   // threads. Idempotent.
   void stop();
@@ -56,6 +65,7 @@ class Pipeline {
   std::atomic<bool> stop_capture_{false};
   std::atomic<bool> producers_done_{false};
   std::atomic<int> captures_running_{0};
+  std::vector<uint64_t> last_beats_;
   bool stopped_ = false;
 };
 

@@ -28,6 +28,8 @@ class Worker final : private MessageSink {
   void process(uint16_t linktype, const uint8_t* frame, uint32_t caplen, int64_t ts_ns = 0);
 
   const Shard& shard() const { return shard_; }
+  // Advances while run() loops, busy or idle: a stuck worker stops it.
+  uint64_t heartbeat() const { return heartbeat_.get(); }
   const IpReassemblyStats& ip_stats() const { return ip_.stats(); }
   const TcpStats& tcp_stats() const { return tcp_.stats(); }
   const SctpStats& sctp_stats() const { return sctp_.stats(); }
@@ -49,6 +51,7 @@ class Worker final : private MessageSink {
   TransactionTracker txn_;
   DuplicateFilter dedup_;
   int64_t next_expiry_ = 0;
+  Counter heartbeat_;
 };
 
 }  // namespace sipex

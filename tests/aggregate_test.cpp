@@ -127,6 +127,33 @@ TEST(PeerTest, flood_of_addresses_keeps_the_cache_bounded_and_correct) {
   EXPECT_EQ(reg.names().size(), 11u);
 }
 
+TEST(PeerTest, reload_publishes_a_new_map_and_keeps_ids) {
+  Config cfg = parse_config("peers:\n  alpha: [10.0.0.0/8]\n", "t.yaml");
+  PeerRegistry reg(cfg);
+  PeerResolver r(reg, cfg);
+  const PeerId alpha = r.attribute(ip("10.1.1.1"), ip("192.0.2.1")).peer;
+  const PeerId addr = r.attribute(ip("172.16.0.1"), ip("192.0.2.1")).peer;
+  EXPECT_EQ(reg.names()[alpha], "alpha");
+  EXPECT_EQ(reg.names()[addr], "172.16.0.1");
+  // The reloaded file renames 10/8, names 172.16/12, and adds home networks.
+  cfg = parse_config("home_networks: [192.0.2.0/24]\npeers:\n  beta: [10.0.0.0/8]\n  alpha: [172.16.0.0/12]\n", "t.yaml");
+  EXPECT_TRUE(reg.apply(cfg).empty());
+  const auto a = r.attribute(ip("10.1.1.1"), ip("192.0.2.1"));
+  EXPECT_EQ(reg.names()[a.peer], "beta");
+  EXPECT_EQ(a.direction, Direction::inbound);
+  EXPECT_EQ(r.attribute(ip("172.16.0.1"), ip("192.0.2.1")).peer, alpha) << "a known name keeps its id";
+  EXPECT_EQ(reg.names()[addr], "172.16.0.1") << "existing series keep their labels";
+}
+
+TEST(PeerTest, reload_beyond_the_cap_leaves_names_out) {
+  Config cfg = parse_config("limits: {max_peers: 2}\npeers:\n  a: [10.0.0.0/8]\n", "t.yaml");
+  PeerRegistry reg(cfg);
+  cfg = parse_config("limits: {max_peers: 2}\npeers:\n  a: [10.0.0.0/8]\n  b: [11.0.0.0/8]\n  c: [12.0.0.0/8]\n", "t.yaml");
+  EXPECT_EQ(reg.apply(cfg), (std::vector<std::string>{"c"}));
+  PeerResolver r(reg, cfg);
+  EXPECT_EQ(r.attribute(ip("12.0.0.1"), ip("1.1.1.1")).peer, kPeerOther);
+}
+
 TEST(ShardTest, counts_message_under_its_labels) {
   Shard s(100, 10);
   SipMessage req;

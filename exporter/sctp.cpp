@@ -38,11 +38,11 @@ struct SctpReassembler::Impl {
 
   SctpLimits lim;
   MessageSink& sink;
-  FindCandidatesFn scan;
+  const ScanKernel& scan;
   SctpStats& stats;
   std::vector<Partial> table;
 
-  Impl(const SctpLimits& l, MessageSink& s, FindCandidatesFn f, SctpStats& st)
+  Impl(const SctpLimits& l, MessageSink& s, const ScanKernel& f, SctpStats& st)
       : lim(l), sink(s), scan(f), stats(st), table(l.max_messages) {}
 
   void deliver(const uint8_t* p, uint32_t n, const Decoded& d, int64_t now) {
@@ -162,7 +162,7 @@ struct SctpReassembler::Impl {
   }
 };
 
-SctpReassembler::SctpReassembler(const SctpLimits& limits, MessageSink& sink, FindCandidatesFn scan)
+SctpReassembler::SctpReassembler(const SctpLimits& limits, MessageSink& sink, const ScanKernel& scan)
     : impl_(new Impl(limits, sink, scan, stats_)) {}
 
 SctpReassembler::~SctpReassembler() = default;

@@ -26,15 +26,6 @@ struct TokenTable {
   }
 };
 constexpr TokenTable kToken;
-// Characters of an unquoted parameter value: token plus the IPv6 reference and port characters.
-struct ParamValueTable {
-  bool t[256] = {};
-  constexpr ParamValueTable() {
-    for (int c = 0; c < 256; ++c) t[c] = TokenTable().t[c];
-    t[static_cast<unsigned char>(':')] = t[static_cast<unsigned char>('[')] = t[static_cast<unsigned char>(']')] = true;
-  }
-};
-constexpr ParamValueTable kParamValue;
 inline bool is_token(char c) { return kToken.t[static_cast<unsigned char>(c)]; }
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 // Linear white space inside a (possibly folded) header value.
@@ -122,64 +113,108 @@ Header identify_header(const char* p, const char* end, const char** value) {
   return h;
 }
 
-// Finds parameter `name` (lower case) among ";name=value" parameters starting at p. Parameter
-// names are case-insensitive; LWS may surround ';' and '=' (RFC 3261 25.1 SEMI and EQUAL).
-// Scanning stops at ',' (the next header value) or e.
-std::string_view find_param(const char* p, const char* e, std::string_view name) {
-  while (p < e) {
-    const auto* semi = static_cast<const char*>(std::memchr(p, ';', static_cast<size_t>(e - p)));
-    const char* stop = semi != nullptr ? semi : e;
-    if (std::memchr(p, ',', static_cast<size_t>(stop - p)) != nullptr || semi == nullptr) return {};
-    p = skip_lws(semi + 1, e);
-    const char* ns = p;
-    p = skip_token(p, e);
-    const bool match = iequals(ns, static_cast<size_t>(p - ns), name);
-    p = skip_lws(p, e);
-    if (p < e && *p == '=') {
-      p = skip_lws(p + 1, e);
-      const char* vs = p;
-      if (p < e && *p == '"') {  // quoted-string value
-        ++p;
-        while (p < e && *p != '"') p += (*p == '\\' && p + 1 < e) ? 2 : 1;
-        if (p < e) ++p;
-      } else {
-        while (p < e && kParamValue.t[static_cast<unsigned char>(*p)]) ++p;
-      }
-      if (match) return {vs, static_cast<size_t>(p - vs)};
-    } else if (match) {
-      return {};
-    }
+// Character sets for the SIMD span kernel (sip_scan.hpp): the bytes a scan may run over.
+constexpr bool token_char(unsigned char c) { return kToken.t[c]; }
+constexpr bool param_value_char(unsigned char c) { return kToken.t[c] || c == ':' || c == '[' || c == ']'; }
+constexpr bool word_char(unsigned char c) { return c > 0x20 && c < 0x7F; }
+// Inside header parameters: anything but what starts a parameter, ends a value or a line, or
+// opens a quoted string.
+constexpr bool param_scan_char(unsigned char c) {
+  return c != ';' && c != ',' && c != '\r' && c != '\n' && c != '"';
+}
+// Inside a From/To value: anything but the above and '<' (a name-addr's URI).
+constexpr bool addr_scan_char(unsigned char c) { return param_scan_char(c) && c != '<'; }
+constexpr bool uri_char(unsigned char c) { return c != '>' && c != '\r' && c != '\n'; }
+constexpr CharSet kTokenSet = make_char_set(token_char);
+constexpr CharSet kParamValueSet = make_char_set(param_value_char);
+constexpr CharSet kWordSet = make_char_set(word_char);
+constexpr CharSet kParamScanSet = make_char_set(param_scan_char);
+constexpr CharSet kAddrScanSet = make_char_set(addr_scan_char);
+constexpr CharSet kUriSet = make_char_set(uri_char);
+
+// Runs over bytes of `set`, and over bytes >= 0x80 (UTF-8), which CharSet cannot hold but every
+// set here admits.
+inline const char* span_utf8(const ScanKernel& k, const char* p, const char* e, const CharSet& set) {
+  p = k.span(p, e, set);
+  while (p < e && static_cast<unsigned char>(*p) >= 0x80) p = k.span(p + 1, e, set);
+  return p;
+}
+
+// If p is at a line break followed by SP or HT (a folded header line, RFC 3261 7.3.1), the
+// position after the break; otherwise nullptr: the header ends at p.
+inline const char* unfold(const char* p, const char* e) {
+  const char* q = p + ((*p == '\r' && p + 1 < e && p[1] == '\n') ? 2 : 1);
+  return (q < e && is_sp(*q)) ? q : nullptr;
+}
+
+// Skips white space within a header value, folded line breaks included.
+const char* skip_ws(const char* p, const char* e) {
+  for (;;) {
+    while (p < e && is_sp(*p)) ++p;
+    if (p == e || (*p != '\r' && *p != '\n')) return p;
+    const char* q = unfold(p, e);
+    if (q == nullptr) return p;
+    p = q;
   }
-  return {};
+}
+
+const char* skip_quoted(const char* p, const char* e) {
+  ++p;
+  while (p < e && *p != '"') p += (*p == '\\' && p + 1 < e) ? 2 : 1;
+  return p < e ? p + 1 : p;
+}
+
+// Finds parameter `name` (lower case) among the ";name=value" parameters from p to the end of the
+// header value (its line, folds included) or its first ',' (the next value). Names are
+// case-insensitive; white space may surround ';' and '=' (RFC 3261 25.1 SEMI and EQUAL).
+std::string_view find_param(const ScanKernel& k, const char* p, const char* e, std::string_view name) {
+  for (;;) {
+    p = span_utf8(k, p, e, kParamScanSet);
+    if (p == e || *p == ',') return {};
+    if (*p == '"') {
+      p = skip_quoted(p, e);
+      continue;
+    }
+    if (*p != ';') {  // a line break: a fold goes on, anything else ends the value
+      p = unfold(p, e);
+      if (p == nullptr) return {};
+      continue;
+    }
+    p = skip_ws(p + 1, e);
+    const char* ns = p;
+    p = k.span(p, e, kTokenSet);
+    const bool match = iequals(ns, static_cast<size_t>(p - ns), name);
+    p = skip_ws(p, e);
+    if (p == e || *p != '=') {
+      if (match) return {};
+      continue;
+    }
+    p = skip_ws(p + 1, e);
+    const char* vs = p;
+    p = (p < e && *p == '"') ? skip_quoted(p, e) : k.span(p, e, kParamValueSet);
+    if (match) return {vs, static_cast<size_t>(p - vs)};
+  }
 }
 
 // The tag parameter of a From/To value: the first ';' outside a quoted display name and outside
 // <...> starts the header parameters (RFC 3261 20.10).
-std::string_view from_to_tag(const char* p, const char* e) {
-  while (p < e) {
-    const char c = *p;
-    if (c == '"') {
-      ++p;
-      while (p < e && *p != '"') p += (*p == '\\' && p + 1 < e) ? 2 : 1;
-      if (p < e) ++p;
-    } else if (c == '<') {
-      const void* gt = std::memchr(p, '>', static_cast<size_t>(e - p));
-      if (gt == nullptr) return {};
-      p = static_cast<const char*>(gt) + 1;
-    } else if (c == ';') {
-      return find_param(p, e, "tag");
-    } else {
-      ++p;
+std::string_view from_to_tag(const ScanKernel& k, const char* p, const char* e) {
+  for (;;) {
+    p = span_utf8(k, p, e, kAddrScanSet);
+    if (p == e || *p == ',') return {};
+    switch (*p) {
+      case '"': p = skip_quoted(p, e); break;
+      case '<':
+        p = span_utf8(k, p + 1, e, kUriSet);
+        if (p == e || *p != '>') return {};
+        ++p;
+        break;
+      case ';': return find_param(k, p, e, "tag");
+      default:
+        p = unfold(p, e);
+        if (p == nullptr) return {};
     }
   }
-  return {};
-}
-
-std::string_view trimmed_word(const char* p, const char* e) {
-  p = skip_lws(p, e);
-  const char* s = p;
-  while (p < e && !is_lws(*p)) ++p;
-  return {s, static_cast<size_t>(p - s)};
 }
 
 // Parses "1*DIGIT LWS Method". The number is bounded: more than 2^31-1 marks it invalid instead
@@ -248,17 +283,21 @@ struct HeaderState {
 // Applies the header whose value starts at v. Only the first occurrence of each header counts
 // (the top Via; RFC 4475 multi01's first CSeq); later ones cost a flag test, except Content-Length,
 // which is compared with the first so that a stream can refuse ambiguous framing.
-void apply_header(Header h, const char* v, const char* end, SipMessage& m, HeaderState& st) {
+void apply_header(const ScanKernel& k, Header h, const char* v, const char* end, SipMessage& m, HeaderState& st) {
   const auto bit = static_cast<uint8_t>(1u << static_cast<unsigned>(h));
   const bool first = (st.seen & bit) == 0;
   if (!first && h != Header::content_length) return;
   st.seen |= bit;
-  const char* ve = value_end(v, end);
   switch (h) {
-    case Header::call_id: m.call_id = trimmed_word(v, ve); break;
-    case Header::cseq: parse_cseq(v, ve, m); break;
-    case Header::via: m.via_branch = find_param(v, ve, "branch"); break;
-    case Header::content_length:
+    case Header::call_id: {
+      v = skip_ws(v, end);
+      m.call_id = {v, static_cast<size_t>(span_utf8(k, v, end, kWordSet) - v)};
+      break;
+    }
+    case Header::cseq: parse_cseq(v, value_end(v, end), m); break;
+    case Header::via: m.via_branch = find_param(k, v, end, "branch"); break;
+    case Header::content_length: {
+      const char* ve = value_end(v, end);
       if (first) {
         if (!parse_content_length(v, ve, &m.content_length)) st.bad_cl = true;
       } else {
@@ -266,8 +305,9 @@ void apply_header(Header h, const char* v, const char* end, SipMessage& m, Heade
         if (!parse_content_length(v, ve, &again) || again != m.content_length) st.conflicting_cl = true;
       }
       break;
-    case Header::from: m.from_tag = from_to_tag(v, ve); break;
-    case Header::to: m.to_tag = from_to_tag(v, ve); break;
+    }
+    case Header::from: m.from_tag = from_to_tag(k, v, end); break;
+    case Header::to: m.to_tag = from_to_tag(k, v, end); break;
     case Header::none: break;
   }
 }
@@ -392,7 +432,7 @@ Method classify_method(std::string_view t) {
 
 std::string_view parse_status_reason(ParseStatus s) { return kReasons[static_cast<size_t>(s)]; }
 
-ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& m, FindCandidatesFn scan) {
+ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& m, const ScanKernel& k) {
   m = SipMessage{};
   if (len == 0 || !is_token(buf[0])) return ParseStatus::not_sip;
   const char* const end = buf + len;
@@ -417,9 +457,9 @@ ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& 
   uint32_t cand[kChunk];
   size_t from = static_cast<size_t>(le - buf);
   for (;;) {
-    const size_t n = scan(buf, len, from, cand, kChunk);
-    for (size_t k = 0; k < n; ++k) {
-      const char* ls = buf + cand[k] + 1;
+    const size_t n = k.find_candidates(buf, len, from, cand, kChunk);
+    for (size_t i = 0; i < n; ++i) {
+      const char* ls = buf + cand[i] + 1;
       if (*ls == '\n' || (*ls == '\r' && ls + 1 < end && ls[1] == '\n')) {
         body = static_cast<size_t>(ls + (*ls == '\n' ? 1 : 2) - buf);
         terminated = true;
@@ -427,7 +467,7 @@ ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& 
       }
       const char* v = nullptr;
       const Header h = identify_header(ls, end, &v);
-      if (h != Header::none) apply_header(h, v, end, m, hs);
+      if (h != Header::none) apply_header(k, h, v, end, m, hs);
     }
     if (terminated) break;
     // The kernel stops early at max candidates or at a CR/LF that was not an empty line.

@@ -11,9 +11,9 @@ bool has_sse42() { return __builtin_cpu_supports("sse4.2"); }
 bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi"); }
 
 const ScanKernel kKernels[] = {
-    {"scalar", find_candidates_scalar, always},
-    {"sse42", find_candidates_sse42, has_sse42},
-    {"avx2", find_candidates_avx2, has_avx2},
+    {"scalar", find_candidates_scalar, span_scalar, always},
+    {"sse42", find_candidates_sse42, span_sse42, has_sse42},
+    {"avx2", find_candidates_avx2, span_avx2, has_avx2},
 };
 
 const char* g_selection_error = nullptr;

@@ -14,4 +14,9 @@ size_t find_candidates_scalar(const char* buf, size_t len, size_t from, uint32_t
   return n;
 }
 
+const char* span_scalar(const char* p, const char* end, const CharSet& set) {
+  while (p < end && set.member[static_cast<unsigned char>(*p)]) ++p;
+  return p;
+}
+
 }  // namespace sipex

@@ -41,4 +41,22 @@ size_t find_candidates_sse42(const char* buf, size_t len, size_t from, uint32_t*
   return n;
 }
 
+// 16 bytes per step: the low nibble selects which high nibbles are members (by_low_nibble), the
+// high nibble selects one bit (1 << h, none for h >= 8); a byte is a member iff the two meet.
+const char* span_sse42(const char* p, const char* end, const CharSet& set) {
+  const __m128i lo_table = _mm_load_si128(reinterpret_cast<const __m128i*>(set.by_low_nibble));
+  const __m128i hi_bit = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, static_cast<char>(128), 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m128i low = _mm_set1_epi8(0x0F);
+  const __m128i zero = _mm_setzero_si128();
+  for (; end - p >= 16; p += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i rows = _mm_shuffle_epi8(lo_table, _mm_and_si128(v, low));
+    const __m128i bit = _mm_shuffle_epi8(hi_bit, _mm_and_si128(_mm_srli_epi16(v, 4), low));
+    const unsigned out = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(rows, bit), zero)));
+    if (out != 0) return p + __builtin_ctz(out);
+  }
+  while (p < end && set.member[static_cast<unsigned char>(*p)]) ++p;
+  return p;
+}
+
 }  // namespace sipex

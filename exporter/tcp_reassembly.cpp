@@ -125,7 +125,7 @@ struct TcpReassembler::Impl {
 
   TcpLimits lim;
   MessageSink& sink;
-  FindCandidatesFn scan;
+  const ScanKernel& scan;
   TcpStats& stats;
   // Stream slots come from zeroed pages (calloc), constructed on first use: a large table costs
   // memory only as far as it has been used.
@@ -144,7 +144,7 @@ struct TcpReassembler::Impl {
   int64_t now_ = 0;                        // capture time of the segment being processed
   uint64_t in_use = 0;
 
-  Impl(const TcpLimits& l, MessageSink& s, FindCandidatesFn f, TcpStats& st)
+  Impl(const TcpLimits& l, MessageSink& s, const ScanKernel& f, TcpStats& st)
       : lim(l), sink(s), scan(f), stats(st) {
     const uint32_t cap = std::bit_ceil(2 * l.max_streams);
     streams.reset(static_cast<Stream*>(std::calloc(l.max_streams, sizeof(Stream))));
@@ -773,7 +773,7 @@ struct TcpReassembler::Impl {
   }
 };
 
-TcpReassembler::TcpReassembler(const TcpLimits& limits, MessageSink& sink, FindCandidatesFn scan)
+TcpReassembler::TcpReassembler(const TcpLimits& limits, MessageSink& sink, const ScanKernel& scan)
     : impl_(new Impl(limits, sink, scan, stats_)) {}
 
 TcpReassembler::~TcpReassembler() = default;

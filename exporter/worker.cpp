@@ -12,7 +12,7 @@ namespace {
 constexpr int64_t kExpiryPeriodNs = 1'000'000'000;  // reassembly timeouts are checked once a second of packet time
 }
 
-Worker::Worker(BatchQueue& in, BatchPool& pool, PeerRegistry& peers, const Config& cfg, FindCandidatesFn scan)
+Worker::Worker(BatchQueue& in, BatchPool& pool, PeerRegistry& peers, const Config& cfg, const ScanKernel& scan)
     : in_(in),
       pool_(pool),
       resolver_(peers, cfg),

@@ -148,7 +148,8 @@ TEST(PeerTest, reload_publishes_a_new_map_and_keeps_ids) {
 TEST(PeerTest, reload_beyond_the_cap_leaves_names_out) {
   Config cfg = parse_config("limits: {max_peers: 2}\npeers:\n  a: [10.0.0.0/8]\n", "t.yaml");
   PeerRegistry reg(cfg);
-  cfg = parse_config("limits: {max_peers: 2}\npeers:\n  a: [10.0.0.0/8]\n  b: [11.0.0.0/8]\n  c: [12.0.0.0/8]\n", "t.yaml");
+  // Limits are not reloaded: the registry keeps the cap of 2 it started with.
+  cfg = parse_config("limits: {max_peers: 3}\npeers:\n  a: [10.0.0.0/8]\n  b: [11.0.0.0/8]\n  c: [12.0.0.0/8]\n", "t.yaml");
   EXPECT_EQ(reg.apply(cfg), (std::vector<std::string>{"c"}));
   PeerResolver r(reg, cfg);
   EXPECT_EQ(r.attribute(ip("12.0.0.1"), ip("1.1.1.1")).peer, kPeerOther);

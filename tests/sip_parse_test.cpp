@@ -221,7 +221,7 @@ const Case kCases[] = {
 
 class ParseTest : public testing::TestWithParam<const ScanKernel*> {};
 
-void check(const Case& c, FindCandidatesFn scan) {
+void check(const Case& c, const ScanKernel& scan) {
   SCOPED_TRACE(c.name);
   test::GuardedBuffer buf(c.input);
   SipMessage m;
@@ -257,7 +257,7 @@ void check(const Case& c, FindCandidatesFn scan) {
 }
 
 TEST_P(ParseTest, case_table) {
-  for (const Case& c : kCases) check(c, GetParam()->find_candidates);
+  for (const Case& c : kCases) check(c, *GetParam());
 }
 
 // Every proper prefix of a well-formed message is `incomplete` on a stream, and never crashes or
@@ -267,14 +267,14 @@ TEST_P(ParseTest, every_prefix_is_incomplete_on_a_stream) {
   for (size_t n = 1; n < msg.size(); ++n) {
     test::GuardedBuffer buf(std::string_view(msg).substr(0, n));
     SipMessage m;
-    ASSERT_EQ(static_cast<int>(parse_sip(buf.data(), n, Framing::stream, m, GetParam()->find_candidates)),
+    ASSERT_EQ(static_cast<int>(parse_sip(buf.data(), n, Framing::stream, m, *GetParam())),
               static_cast<int>(ParseStatus::incomplete))
         << "prefix length " << n;
-    (void)parse_sip(buf.data(), n, Framing::datagram, m, GetParam()->find_candidates);
+    (void)parse_sip(buf.data(), n, Framing::datagram, m, *GetParam());
   }
   test::GuardedBuffer whole(msg);
   SipMessage m;
-  ASSERT_EQ(static_cast<int>(parse_sip(whole.data(), msg.size(), Framing::stream, m, GetParam()->find_candidates)),
+  ASSERT_EQ(static_cast<int>(parse_sip(whole.data(), msg.size(), Framing::stream, m, *GetParam())),
             static_cast<int>(ParseStatus::ok));
   EXPECT_EQ(m.message_length, msg.size());
 }
@@ -285,11 +285,11 @@ TEST_P(ParseTest, stream_frames_back_to_back_messages) {
   const std::string two = "SIP/2.0 100 Trying\r\nCSeq: 314159 INVITE\r\nContent-Length: 0\r\n\r\n";
   const std::string both = one + two;
   SipMessage m;
-  ASSERT_EQ(static_cast<int>(parse_sip(both.data(), both.size(), Framing::stream, m, GetParam()->find_candidates)),
+  ASSERT_EQ(static_cast<int>(parse_sip(both.data(), both.size(), Framing::stream, m, *GetParam())),
             static_cast<int>(ParseStatus::ok));
   ASSERT_EQ(m.message_length, one.size());
   ASSERT_EQ(static_cast<int>(parse_sip(both.data() + one.size(), two.size(), Framing::stream, m,
-                                       GetParam()->find_candidates)),
+                                       *GetParam())),
             static_cast<int>(ParseStatus::ok));
   EXPECT_EQ(m.status_code, 100);
   EXPECT_EQ(m.message_length, two.size());

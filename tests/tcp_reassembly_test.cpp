@@ -83,7 +83,7 @@ class TcpTest : public testing::Test {
   TcpLimits lim;
   std::unique_ptr<TcpReassembler> r;
   void SetUp() override { make(); }
-  void make() { r = std::make_unique<TcpReassembler>(lim, sink, active_kernel().find_candidates); }
+  void make() { r = std::make_unique<TcpReassembler>(lim, sink, active_kernel()); }
 };
 
 TEST_F(TcpTest, several_messages_in_one_segment_and_keepalives) {

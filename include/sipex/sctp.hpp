@@ -37,7 +37,7 @@ struct SctpStats {
 
 class SctpReassembler {
  public:
-  SctpReassembler(const SctpLimits& limits, MessageSink& sink, FindCandidatesFn scan);
+  SctpReassembler(const SctpLimits& limits, MessageSink& sink, const ScanKernel& scan);
   ~SctpReassembler();
   SctpReassembler(const SctpReassembler&) = delete;
   SctpReassembler& operator=(const SctpReassembler&) = delete;

@@ -80,11 +80,10 @@ struct SipMessage {
 // bytes belong to it. On incomplete with out.header_length != 0 (stream framing), the header
 // section is complete, `out` is filled, and out.message_length is the length the message will
 // have once its body arrives. On any other status, `out` is unspecified. Reads no byte outside
-// buf[0, len); len must be below 2^32. `scan` is the kernel (default: active_kernel()).
-ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& out,
-                      FindCandidatesFn scan);
+// buf[0, len); len must be below 2^32. `kernel` supplies the SIMD scans (default: active_kernel()).
+ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& out, const ScanKernel& kernel);
 inline ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& out) {
-  return parse_sip(buf, len, framing, out, active_kernel().find_candidates);
+  return parse_sip(buf, len, framing, out, active_kernel());
 }
 
 }  // namespace sipex

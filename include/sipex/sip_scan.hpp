@@ -34,9 +34,36 @@ size_t find_candidates_scalar(const char* buf, size_t len, size_t from, uint32_t
 size_t find_candidates_sse42(const char* buf, size_t len, size_t from, uint32_t* out, size_t max);
 size_t find_candidates_avx2(const char* buf, size_t len, size_t from, uint32_t* out, size_t max);
 
+// A set of bytes, in the two forms the kernels use: a 256-entry table for scalar code, and for
+// SIMD code a 16-byte table indexed by a byte's low nibble whose bit h says whether byte
+// (h << 4 | low) is in the set. Only bytes below 0x80 can be members.
+struct CharSet {
+  alignas(16) uint8_t by_low_nibble[16];
+  bool member[256];
+};
+constexpr CharSet make_char_set(bool (*in)(unsigned char)) {
+  CharSet s{};
+  for (unsigned c = 0; c < 128; ++c) {
+    if (in(static_cast<unsigned char>(c))) {
+      s.member[c] = true;
+      s.by_low_nibble[c & 15] = static_cast<uint8_t>(s.by_low_nibble[c & 15] | (1u << (c >> 4)));
+    }
+  }
+  return s;
+}
+
+// Returns the first position in [p, end) whose byte is not in `set`, or `end`. Reads no byte
+// outside [p, end).
+using SpanFn = const char* (*)(const char* p, const char* end, const CharSet& set);
+
+const char* span_scalar(const char* p, const char* end, const CharSet& set);
+const char* span_sse42(const char* p, const char* end, const CharSet& set);
+const char* span_avx2(const char* p, const char* end, const CharSet& set);
+
 struct ScanKernel {
   const char* name;        // "scalar", "sse42", "avx2": the values SIPEX_KERNEL accepts
   FindCandidatesFn find_candidates;
+  SpanFn span;
   bool (*supported)();     // whether this CPU can run it
 };
 

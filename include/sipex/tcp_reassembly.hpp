@@ -70,7 +70,7 @@ struct TcpStats {
 
 class TcpReassembler {
  public:
-  TcpReassembler(const TcpLimits& limits, MessageSink& sink, FindCandidatesFn scan);
+  TcpReassembler(const TcpLimits& limits, MessageSink& sink, const ScanKernel& scan);
   ~TcpReassembler();
   TcpReassembler(const TcpReassembler&) = delete;
   TcpReassembler& operator=(const TcpReassembler&) = delete;

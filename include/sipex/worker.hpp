@@ -20,7 +20,7 @@ namespace sipex {
 class Worker final : private MessageSink {
  public:
   Worker(BatchQueue& in, BatchPool& pool, PeerRegistry& peers, const Config& cfg,
-         FindCandidatesFn scan = active_kernel().find_candidates);
+         const ScanKernel& scan = active_kernel());
 
   // Processes batches until `producers_done` is set and the queue is empty. Runs on its own thread.
   void run(const std::atomic<bool>& producers_done);
@@ -43,7 +43,7 @@ class Worker final : private MessageSink {
   BatchQueue& in_;
   BatchPool& pool_;
   PeerResolver resolver_;
-  FindCandidatesFn scan_;
+  const ScanKernel& scan_;
   Shard shard_;
   IpReassembler ip_;
   TcpReassembler tcp_;

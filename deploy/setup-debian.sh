@@ -5,7 +5,7 @@
 set -eu
 
 pkgs="build-essential cmake pkg-config python3 libpcap-dev prometheus-cpp-dev libconcurrentqueue-dev
-      libcli11-dev libyaml-cpp-dev libsystemd-dev libgtest-dev libbenchmark-dev"
+      libcli11-dev libyaml-cpp-dev libsystemd-dev libcrypt-dev libgtest-dev libbenchmark-dev"
 if [ "${1:-}" = "--test" ]; then
   pkgs="$pkgs sip-tester tshark prometheus tcpreplay iproute2 dpkg-dev file systemd"
 elif [ -n "${1:-}" ]; then

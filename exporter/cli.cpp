@@ -76,6 +76,14 @@ CliAction parse_cli(int argc, const char* const* argv, Options& o, std::string& 
                      " (live); files serve /metrics only when this is given")
       ->type_name("HOST:PORT");
   app.add_option("--web.telemetry-path", o.telemetry_path, "Path of the metrics endpoint")->capture_default_str();
+  app.add_option("--web.config.file", o.web_config_file,
+                 "Exporter-toolkit web configuration: basic_auth_users with bcrypt hashes")
+      ->type_name("PATH");
+  app.add_option("--web.allow-from", o.web_allow_from,
+                 "Only these IPv4 networks may scrape (comma-separated CIDRs); others are refused")
+      ->type_name("LIST");
+  app.add_option("--runas", o.runas, "When started as root, switch to this user once the captures are open")
+      ->type_name("USER");
   app.add_option("--metrics.out", o.metrics_out,
                  "Write the final exposition text to PATH ('-' = stdout) when the run ends")
       ->type_name("PATH");

@@ -6,14 +6,14 @@
 #include <iostream>
 #include <memory>
 
-#include <prometheus/exposer.h>
-
 #include "sipex/cli.hpp"
 #include "sipex/config.hpp"
 #include "sipex/metrics.hpp"
 #include "sipex/pipeline.hpp"
+#include "sipex/privileges.hpp"
 #include "sipex/service.hpp"
 #include "sipex/sip_scan.hpp"
+#include "sipex/web.hpp"
 
 namespace {
 
@@ -34,9 +34,6 @@ void reload(const sipex::Options& opt, sipex::Pipeline& pipeline) {
     log(std::string("reload failed, keeping the running configuration: ") + e.what());
   }
 }
-
-// node_exporter style ":9573" means every address; civetweb wants a bare port for that.
-std::string civetweb_address(const std::string& a) { return (!a.empty() && a[0] == ':') ? a.substr(1) : a; }
 
 }  // namespace
 
@@ -71,13 +68,15 @@ int main(int argc, char** argv) {
     pipeline.open();
     auto collector = std::make_shared<SipCollector>(pipeline.metric_sources());
 
-    std::unique_ptr<prometheus::Exposer> exposer;
+    std::unique_ptr<WebEndpoint> web;
     if (!opt.capture.interfaces.empty() || opt.listen_set) {
-      exposer = std::make_unique<prometheus::Exposer>(civetweb_address(opt.listen_address), 2);
-      exposer->RegisterCollectable(collector, opt.telemetry_path);
-      const auto ports = exposer->GetListeningPorts();
+      const WebConfig web_cfg = opt.web_config_file.empty() ? WebConfig{} : load_web_config(opt.web_config_file);
+      web = std::make_unique<WebEndpoint>(opt.listen_address, opt.telemetry_path, web_cfg, opt.web_allow_from, collector);
+      const auto ports = web->ports();
       log("serving " + opt.telemetry_path + " on port " + (ports.empty() ? std::string("?") : std::to_string(ports[0])));
     }
+    // Everything privileged is open: shed the privileges before the first packet is parsed.
+    if (const std::string note = drop_privileges(opt.runas); !note.empty() && !opt.capture.interfaces.empty()) log(note);
 
     pipeline.start();
     service::ready("capturing on " + std::to_string(opt.capture.interfaces.size() + opt.capture.files.size()) +

@@ -19,6 +19,9 @@ struct Options {
   bool listen_set = false;         // given explicitly (file mode serves /metrics only then)
   std::string telemetry_path = "/metrics";
   std::string metrics_out;         // "" = none, "-" = stdout
+  std::string web_config_file;     // exporter-toolkit web config: basic auth users
+  std::string web_allow_from;      // networks allowed to scrape, comma-separated; "" = all
+  std::string runas;               // user to switch to once captures are open (when root)
 };
 
 enum class CliAction { run, exit_ok, usage_error };

@@ -9,11 +9,15 @@ namespace {
 bool always() { return true; }
 bool has_sse42() { return __builtin_cpu_supports("sse4.2"); }
 bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi"); }
+bool has_avx512() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("bmi2");
+}
 
 const ScanKernel kKernels[] = {
     {"scalar", find_candidates_scalar, span_scalar, always},
     {"sse42", find_candidates_sse42, span_sse42, has_sse42},
     {"avx2", find_candidates_avx2, span_avx2, has_avx2},
+    {"avx512", find_candidates_avx512, span_avx512, has_avx512},
 };
 
 const char* g_selection_error = nullptr;
@@ -22,7 +26,7 @@ const ScanKernel& choose() {
   const char* want = std::getenv("SIPEX_KERNEL");
   if (want != nullptr && *want != '\0') {
     if (const ScanKernel* k = find_kernel(want)) return *k;
-    g_selection_error = "SIPEX_KERNEL names no kernel this CPU supports (scalar, sse42, avx2); using the best one";
+    g_selection_error = "SIPEX_KERNEL names no kernel this CPU supports (scalar, sse42, avx2, avx512); using the best one";
   }
   for (size_t i = sizeof(kKernels) / sizeof(kKernels[0]); i-- > 0;) {
     if (kKernels[i].supported()) return kKernels[i];

@@ -33,6 +33,7 @@ using FindCandidatesFn = size_t (*)(const char* buf, size_t len, size_t from, ui
 size_t find_candidates_scalar(const char* buf, size_t len, size_t from, uint32_t* out, size_t max);
 size_t find_candidates_sse42(const char* buf, size_t len, size_t from, uint32_t* out, size_t max);
 size_t find_candidates_avx2(const char* buf, size_t len, size_t from, uint32_t* out, size_t max);
+size_t find_candidates_avx512(const char* buf, size_t len, size_t from, uint32_t* out, size_t max);
 
 // A set of bytes, in the two forms the kernels use: a 256-entry table for scalar code, and for
 // SIMD code a 16-byte table indexed by a byte's low nibble whose bit h says whether byte
@@ -59,9 +60,10 @@ using SpanFn = const char* (*)(const char* p, const char* end, const CharSet& se
 const char* span_scalar(const char* p, const char* end, const CharSet& set);
 const char* span_sse42(const char* p, const char* end, const CharSet& set);
 const char* span_avx2(const char* p, const char* end, const CharSet& set);
+const char* span_avx512(const char* p, const char* end, const CharSet& set);
 
 struct ScanKernel {
-  const char* name;        // "scalar", "sse42", "avx2": the values SIPEX_KERNEL accepts
+  const char* name;        // "scalar", "sse42", "avx2", "avx512": the values SIPEX_KERNEL accepts
   FindCandidatesFn find_candidates;
   SpanFn span;
   bool (*supported)();     // whether this CPU can run it

@@ -1,6 +1,7 @@
 #include "sipex/metrics.hpp"
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -48,69 +49,93 @@ void add_sample(MetricFamily& f, std::vector<ClientMetric::Label> labels, double
 
 std::string code_class(uint16_t code) { return std::string(1, static_cast<char>('0' + code / 100)) + "xx"; }
 
-std::vector<MetricFamily> SipCollector::Collect() const {
-  // Merge the shards: series keys are the same in every shard.
-  std::map<uint64_t, uint64_t> merged;
-  for (const Worker* w : src_.workers) {
-    w->shard().series.for_each([&](uint64_t k, uint64_t c) { merged[k] += c; });
-  }
-  const std::vector<std::string> peer_names = src_.peers->names();
-  auto peer_name = [&](PeerId id) -> const std::string& {
-    static const std::string unknown = "other";
-    return id < peer_names.size() ? peer_names[id] : unknown;
-  };
+namespace {
 
-  // Every counter family, rows sorted by their label text (peer, direction, method, then the
-  // rest) so the output does not depend on which worker saw a peer first.
-  struct Row {
-    std::vector<ClientMetric::Label> labels;
-    uint64_t value = 0;
-  };
-  using Rows = std::map<std::vector<std::string>, Row>;
-  Rows series_rows[6];
-  for (const auto& [k, c] : merged) {
-    const SeriesFields f = series_fields(k);
-    const std::string& peer = peer_name(f.peer);
-    const std::string dir(direction_name(f.direction));
-    const std::string method(method_name(f.method));
-    std::vector<ClientMetric::Label> labels;
-    std::string extra;
-    switch (f.family) {
-      case Family::messages:
-        if (f.code == 0) {
-          labels = {{"method", method}, {"peer", peer}, {"direction", dir}};
-        } else {
-          extra = std::to_string(f.code);
-          labels = {{"code", extra}, {"class", code_class(f.code)}, {"method", method}, {"peer", peer}, {"direction", dir}};
-        }
-        break;
-      case Family::request_retransmissions:
-      case Family::response_retransmissions:
-        extra = f.family == Family::request_retransmissions ? "request" : "response";
-        labels = {{"kind", extra}, {"method", method}, {"peer", peer}, {"direction", dir}};
-        break;
-      case Family::transactions:
-        extra = std::to_string(f.code);
-        labels = {{"method", method}, {"code", extra}, {"class", code_class(f.code)}, {"peer", peer}, {"direction", dir}};
-        break;
-      case Family::timeouts:
-        labels = {{"method", method}, {"peer", peer}, {"direction", dir}};
-        break;
-      case Family::calls:
-        extra = std::string(call_outcome_name(static_cast<CallOutcome>(f.code)));
-        labels = {{"outcome", extra}, {"peer", peer}, {"direction", dir}};
-        break;
-    }
-    // Requests and responses share a family in the key space, the two retransmission kinds share
-    // one in the exposition.
-    const size_t idx = f.family == Family::messages ? (f.code == 0 ? 0 : 1)
-                       : f.family == Family::request_retransmissions || f.family == Family::response_retransmissions ? 2
-                       : f.family == Family::transactions ? 3
-                       : f.family == Family::timeouts ? 4 : 5;
-    Row& r = series_rows[idx][{peer, dir, method, extra}];
-    r.labels = std::move(labels);
-    r.value += c;
+// Label text that never changes, made once: codes 100..699 and their classes.
+struct CodeText {
+  std::string code[600];
+  std::string cls[6];
+  CodeText() {
+    for (int c = 100; c < 700; ++c) code[c - 100] = std::to_string(c);
+    for (int k = 1; k <= 6; ++k) cls[k - 1] = std::string(1, static_cast<char>('0' + k)) + "xx";
   }
+};
+const CodeText& code_text() {
+  static const CodeText t;
+  return t;
+}
+
+// Ranks of the enumerations' names in text order, so rows can be sorted by number.
+template <size_t N, class F>
+std::array<uint8_t, N> name_ranks(F name) {
+  std::array<uint8_t, N> order{}, rank{};
+  for (uint8_t i = 0; i < N; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint8_t x, uint8_t y) { return name(x) < name(y); });
+  for (uint8_t i = 0; i < N; ++i) rank[order[i]] = i;
+  return rank;
+}
+
+}  // namespace
+
+std::vector<MetricFamily> SipCollector::Collect() const {
+  // Merge the shards (the same key may be in several): sorting (key, count) pairs and adding
+  // neighbours costs far less than a node-based map at 100k series.
+  std::vector<std::pair<uint64_t, uint64_t>> series;
+  for (const Worker* w : src_.workers) {
+    series.reserve(series.size() + w->shard().series.size());
+    w->shard().series.for_each([&](uint64_t k, uint64_t c) { series.emplace_back(k, c); });
+  }
+  std::sort(series.begin(), series.end());
+  size_t n = 0;
+  for (size_t i = 0; i < series.size(); ++i) {
+    if (n > 0 && series[n - 1].first == series[i].first) {
+      series[n - 1].second += series[i].second;
+    } else {
+      series[n++] = series[i];
+    }
+  }
+  series.resize(n);
+
+  // Rows are ordered by label text (peer, direction, method, then the rest) so the output does
+  // not depend on which worker saw a peer first: rank every name once, then sort by number.
+  const std::vector<std::string> peer_names = src_.peers->names();
+  std::vector<uint32_t> peer_rank(peer_names.size());
+  {
+    std::vector<uint32_t> order(peer_names.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return peer_names[x] < peer_names[y]; });
+    for (uint32_t r = 0; r < order.size(); ++r) peer_rank[order[r]] = r;
+  }
+  static const auto kDirRank = name_ranks<kDirectionCount>([](uint8_t d) { return direction_name(static_cast<Direction>(d)); });
+  static const auto kMethodRank = name_ranks<kMethodCount>([](uint8_t m) { return method_name(static_cast<Method>(m)); });
+  static const auto kOutcomeRank =
+      name_ranks<kCallOutcomeCount>([](uint8_t o) { return call_outcome_name(static_cast<CallOutcome>(o)); });
+  // The exposition family of a key: requests, responses, retransmissions (both kinds), transactions,
+  // timeouts, calls.
+  auto family_of = [](const SeriesFields& f) -> uint64_t {
+    switch (f.family) {
+      case Family::messages: return f.code == 0 ? 0 : 1;
+      case Family::request_retransmissions:
+      case Family::response_retransmissions: return 2;
+      case Family::transactions: return 3;
+      case Family::timeouts: return 4;
+      case Family::calls: return 5;
+    }
+    return 5;
+  };
+  std::vector<std::pair<uint64_t, uint32_t>> order(series.size());
+  for (uint32_t i = 0; i < series.size(); ++i) {
+    const SeriesFields f = series_fields(series[i].first);
+    uint64_t last = f.code;  // three-digit codes sort as their text
+    if (f.family == Family::calls) last = kOutcomeRank[f.code];
+    if (f.family == Family::response_retransmissions) last = 1;  // kind "response" after "request"
+    const uint64_t pr = f.peer < peer_rank.size() ? peer_rank[f.peer] : 0;
+    order[i] = {family_of(f) << 60 | pr << 24 | uint64_t{kDirRank[static_cast<size_t>(f.direction)]} << 20 |
+                    uint64_t{kMethodRank[static_cast<size_t>(f.method)]} << 12 | last,
+                i};
+  }
+  std::sort(order.begin(), order.end());
+
   static const struct {
     const char* name;
     const char* help;
@@ -127,10 +152,43 @@ std::vector<MetricFamily> SipCollector::Collect() const {
        "Call attempts (INVITEs outside a dialog) by outcome: answered, busy, no_answer, rejected, cancelled, failed; by the INVITE's peer and direction."},
   };
   std::vector<MetricFamily> out;
-  for (size_t i = 0; i < 6; ++i) {
-    MetricFamily f = family(kFamilies[i].name, kFamilies[i].help, MetricType::Counter);
-    for (auto& [key, row] : series_rows[i]) add_sample(f, std::move(row.labels), static_cast<double>(row.value));
-    out.push_back(std::move(f));
+  for (const auto& fam : kFamilies) out.push_back(family(fam.name, fam.help, MetricType::Counter));
+  const CodeText& text = code_text();
+  static const std::string kKinds[2] = {"request", "response"};
+  for (const auto& [sort, idx] : order) {
+    const auto [key, count] = series[idx];
+    const SeriesFields f = series_fields(key);
+    MetricFamily& fam = out[sort >> 60];
+    ClientMetric m;
+    m.counter.value = static_cast<double>(count);
+    const std::string& peer = f.peer < peer_names.size() ? peer_names[f.peer] : peer_names[0];
+    const std::string dir(direction_name(f.direction));
+    const std::string method(method_name(f.method));
+    const bool code_ok = f.code >= 100 && f.code < 700;
+    switch (sort >> 60) {
+      case 0: m.label = {{"method", method}, {"peer", peer}, {"direction", dir}}; break;
+      case 1:
+      case 3:
+        if (!code_ok) continue;
+        if (sort >> 60 == 1) {
+          m.label = {{"code", text.code[f.code - 100]}, {"class", text.cls[f.code / 100 - 1]}, {"method", method},
+                     {"peer", peer}, {"direction", dir}};
+        } else {
+          m.label = {{"method", method}, {"code", text.code[f.code - 100]}, {"class", text.cls[f.code / 100 - 1]},
+                     {"peer", peer}, {"direction", dir}};
+        }
+        break;
+      case 2:
+        m.label = {{"kind", kKinds[f.family == Family::response_retransmissions]}, {"method", method}, {"peer", peer},
+                   {"direction", dir}};
+        break;
+      case 4: m.label = {{"method", method}, {"peer", peer}, {"direction", dir}}; break;
+      default:
+        m.label = {{"outcome", std::string(call_outcome_name(static_cast<CallOutcome>(f.code)))}, {"peer", peer},
+                   {"direction", dir}};
+        break;
+    }
+    fam.metric.push_back(std::move(m));
   }
   collect_histograms(out, peer_names);
   {

@@ -208,6 +208,8 @@ echo "cpus: $ncpu ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | hea
 echo "sip_exporter revision $revision, build type ${build_type:-?}; $(tshark -v 2>/dev/null | awk 'NR == 1 {print $1, $3}')"
 echo "load average (1/5/15 min): $load_start at the start, $load_end at the end"
 echo "captures: $dir"
+awk -v l="${load_start%% *} ${load_end%% *}" -v n="$ncpu" 'BEGIN {split(l, a, " "); if (a[1] > n || a[2] > n)
+  print "warning: the load average exceeds the CPU count: wall times include waiting for a CPU (compare the cpu columns)"}'
 echo
 echo "== captures"
 for c in $caps; do
@@ -263,15 +265,16 @@ v=$(rate "${msgs[sip]}" "$sip_w1")
 echo "sip-only, 1 worker, >= 3,000,000 SIP messages/s: $(commas "$v") -> $(verdict "$v" 3000000 ">=")" \
   "(no output: $(commas "$(rate "${msgs[sip]}" "$sip_no")"); less the 1-packet run's ${fixed} s: $(commas "$(rate "${msgs[sip]}" "$(awk -v a="$sip_w1" -v b="$fixed" 'BEGIN {print a - b}')")"))"
 v=$(div "$(med mixed exp_w1 3)" "$(med mixed loop 3)")
-echo "mixed, 1 worker, <= 2.0x pcap_read_loop: ${v}x -> $(verdict "$v" 2.0 "<=")"
+echo "mixed, 1 worker, <= 2.0x pcap_read_loop: ${v}x -> $(verdict "$v" 2.0 "<=") (cpu: $(div "$(med mixed exp_w1 4)" "$(med mixed loop 4)")x)"
 if [ $tshark_full_runs -gt 0 ]; then
-  v=$(div "$(med mixed tshark 3)" "$(med mixed exp_w1 3)")
+  c=mixed
   what="whole mixed capture"
 else
-  v=$(div "$(med slice tshark 3)" "$(med slice exp_w1 3)")
+  c=slice
   what="last 10% of the mixed capture"
 fi
-echo "mixed, >= 200x faster than tshark ($what): ${v}x -> $(verdict "$v" 200 ">=")"
+v=$(div "$(med $c tshark 3)" "$(med $c exp_w1 3)")
+echo "mixed, >= 200x faster than tshark ($what): ${v}x -> $(verdict "$v" 200 ">=") (cpu: $(div "$(med $c tshark 4)" "$(med $c exp_w1 4)")x)"
 for w in $workers; do
   [ "$w" = 2 ] || continue
   for c in sip mixed; do

@@ -64,19 +64,23 @@ int main(int argc, char** argv) {
     const Config cfg = opt.config_file.empty() ? Config{} : load_config(opt.config_file);
     if (const char* e = kernel_selection_error()) log(e);
 
+    PrivilegeDrop privileges(opt.runas);
     Pipeline pipeline(opt, cfg);
     pipeline.open();
+    // The captures are open: shed privileges before any thread starts (threads inherit them).
+    const bool live = !opt.capture.interfaces.empty();
+    if (const std::string note = privileges.before_threads(); !note.empty() && live) log(note);
     auto collector = std::make_shared<SipCollector>(pipeline.metric_sources());
 
     std::unique_ptr<WebEndpoint> web;
-    if (!opt.capture.interfaces.empty() || opt.listen_set) {
+    if (live || opt.listen_set) {
       const WebConfig web_cfg = opt.web_config_file.empty() ? WebConfig{} : load_web_config(opt.web_config_file);
       web = std::make_unique<WebEndpoint>(opt.listen_address, opt.telemetry_path, web_cfg, opt.web_allow_from, collector);
       const auto ports = web->ports();
       log("serving " + opt.telemetry_path + " on port " + (ports.empty() ? std::string("?") : std::to_string(ports[0])));
     }
-    // Everything privileged is open: shed the privileges before the first packet is parsed.
-    if (const std::string note = drop_privileges(opt.runas); !note.empty() && !opt.capture.interfaces.empty()) log(note);
+    // Everything privileged is open: finish the drop before the first packet is parsed.
+    if (const std::string note = privileges.finish(); !note.empty() && live) log(note);
 
     pipeline.start();
     service::ready("capturing on " + std::to_string(opt.capture.interfaces.size() + opt.capture.files.size()) +

@@ -89,6 +89,16 @@ WebEndpoint::WebEndpoint(const std::string& address, const std::string& path, co
     : users_(cfg.users) {
   // node_exporter style ":9573" means every address; civetweb wants a bare port for that.
   const std::string port = (!address.empty() && address[0] == ':') ? address.substr(1) : address;
+  if (port.find('[') != std::string::npos) {
+    throw std::runtime_error("--web.listen-address " + address + ": Debian's civetweb has no IPv6 support; listen on IPv4");
+  }
+  // A name that is not configured is checked against a hash of the same cost as the configured
+  // ones, so a 401 takes as long either way and does not tell which user names exist.
+  for (const auto& [name, hash] : users_) {  // "$2b$NN$": the highest cost NN configured
+    if (dummy_.empty() || hash.compare(4, 2, dummy_, 4, 2) > 0) {
+      dummy_ = hash.substr(0, 7) + "0000000000000000000000000000000000000000000000000000u";
+    }
+  }
   std::vector<std::string> options = {"listening_ports", port, "num_threads", "2"};
   if (!allow_from.empty()) {
     options.push_back("access_control_list");
@@ -105,7 +115,7 @@ WebEndpoint::WebEndpoint(const std::string& address, const std::string& path, co
 bool WebEndpoint::authenticate(const std::string& user, const std::string& password) {
   const auto it = users_.find(user);
   if (it == users_.end()) {
-    bcrypt_matches(password, "$2y$10$0000000000000000000000000000000000000000000000000000u");  // same cost either way
+    bcrypt_matches(password, dummy_);
     return false;
   }
   {

@@ -53,6 +53,7 @@ class WebEndpoint {
   bool authenticate(const std::string& user, const std::string& password);
 
   std::map<std::string, std::string> users_;
+  std::string dummy_;  // a hash with the configured users' cost, for unknown names
   std::mutex mu_;
   // The last password that matched each user's hash: bcrypt costs tens of milliseconds a check,
   // and Prometheus sends the same credentials every scrape.

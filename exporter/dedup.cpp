@@ -36,7 +36,7 @@ uint64_t fingerprint(const Decoded& d) {
     h = mix(h ^ x[0] ^ (x[1] << 1));
   } else {
     uint64_t x = 0;
-    std::memcpy(&x, d.payload, d.payload_len);
+    if (d.payload_len != 0) std::memcpy(&x, d.payload, d.payload_len);
     h = mix(h ^ x);
   }
   return h | 1;  // never 0: 0 marks an empty slot

@@ -30,7 +30,7 @@ uint64_t hash_bytes(std::string_view s, uint64_t h) {
     h = mix(h ^ w);
   }
   uint64_t w = 0;
-  std::memcpy(&w, s.data() + i, s.size() - i);
+  if (s.size() > i) std::memcpy(&w, s.data() + i, s.size() - i);  // an empty view may have a null data()
   return mix(h ^ w ^ (uint64_t{s.size()} << 56));
 }
 
@@ -61,7 +61,7 @@ uint32_t fingerprint(std::string_view bytes) {
     h ^= h >> 29;
   }
   uint64_t w = 0;
-  std::memcpy(&w, bytes.data() + i, bytes.size() - i);
+  if (bytes.size() > i) std::memcpy(&w, bytes.data() + i, bytes.size() - i);
   return static_cast<uint32_t>(mix(h ^ w) >> 32);
 }
 

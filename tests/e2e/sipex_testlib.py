@@ -9,8 +9,10 @@ A test that needs ../shared skips when it is absent, except when CI is set: then
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import unittest
 
 SKIP = 77  # CTest SKIP_RETURN_CODE for a module that cannot run at all here
@@ -54,6 +56,51 @@ def run_exporter(args, timeout=120, env=None, check=True):
     if check and cp.returncode != 0:
         raise AssertionError(f"sip_exporter {' '.join(args)} exited {cp.returncode}: {cp.stderr.strip()}")
     return cp
+
+
+# A measured run starts the exporter from a fresh, small interpreter that forks it and reports its
+# rusage. Linux carries a process's resident high-water mark into its children: fork copies it
+# with the memory map, and exec keeps the larger of it and the new program's (the signal struct's
+# maxrss). A child spawned straight from a test process would report that process's peak -- tens
+# or hundreds of MiB of generated captures -- instead of its own. The intermediate (python3 -S,
+# about 5 MiB) is below the exporter's own baseline, so the number it reports is the exporter's.
+_MEASURE = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
+
+
+def run_measured(args, timeout=300, env=None):
+    """Runs sip_exporter with args; returns (stdout, stderr, exit code, its own peak resident set in
+    KiB, hung). On timeout the process group is killed and hung is True (exit code None)."""
+    if not BINARY:
+        raise AssertionError("SIPEX_BINARY is not set")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r", suffix=".rusage") as result:
+        p = subprocess.Popen([sys.executable, "-S", "-c", _MEASURE, result.name, BINARY, *args],
+                             stdout=out, stderr=err, env=env, start_new_session=True)
+        try:
+            p.wait(timeout=timeout)
+            hung = False
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            hung = True
+        out.seek(0)
+        err.seek(0)
+        fields = result.read().split()
+        rc, peak = (int(fields[0]), int(fields[1])) if len(fields) == 2 else (None, 0)
+        if not hung and rc is None:
+            raise AssertionError(f"the measuring interpreter failed (exit {p.returncode})")
+        return out.read().decode(errors="replace"), err.read().decode(errors="replace"), rc, peak, hung
 
 
 def metrics_for_files(files, *extra, env=None):

@@ -9,12 +9,11 @@ split across two segments. With small reassembly limits in the config, the expor
   - count the evictions the flood forces (tcp table_full, ip table_full/memory),
   - keep its peak resident memory within the configured bounds above an idle baseline, and flat:
     a flood four times larger must not raise it by more than a few megabytes.
-Peak memory is the child's own ru_maxrss, from os.wait4.
+Peak memory is the exporter's own ru_maxrss (sipex_testlib.run_measured).
 """
 import os
 import random
 import struct
-import subprocess
 import tempfile
 import unittest
 
@@ -134,17 +133,11 @@ def write_invite_flood(path, n, seed):
 
 
 def run_measured(args):
-    """Runs sip_exporter; returns (stdout, peak resident set in KiB)."""
-    with tempfile.TemporaryFile() as out:
-        p = subprocess.Popen([t.BINARY, *args], stdout=out, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        err = p.stderr.read().decode()
-        p.stderr.close()
-        if p.returncode != 0:
-            raise AssertionError(f"sip_exporter exited {p.returncode}: {err}")
-        out.seek(0)
-        return out.read().decode(), usage.ru_maxrss
+    """Runs sip_exporter; returns (stdout, its own peak resident set in KiB)."""
+    out, err, rc, peak, hung = t.run_measured(args, timeout=300)
+    if hung or rc != 0:
+        raise AssertionError(f"sip_exporter {'hung' if hung else f'exited {rc}'}: {err}")
+    return out, peak
 
 
 class FloodTest(unittest.TestCase):

@@ -56,6 +56,8 @@ def expected_files():
     deploy = os.path.join(t.SOURCE_DIR, "deploy")
     for p in glob.glob(os.path.join(deploy, "prometheus", "*.yml")):
         files.add("usr/share/sip-exporter/prometheus/" + os.path.basename(p))
+    for p in glob.glob(os.path.join(deploy, "tls", "*")):
+        files.add("usr/share/sip-exporter/tls/" + os.path.basename(p))
     grafana = os.path.join(deploy, "grafana")
     for ext in ("json", "yml", "yaml"):
         for p in glob.glob(os.path.join(grafana, "**", "*." + ext), recursive=True):

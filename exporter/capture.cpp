@@ -20,14 +20,27 @@ int64_t monotonic_ns() {
 }
 
 std::string default_bpf_filter(const std::vector<uint16_t>& ports) {
-  std::string b;
+  std::string sip, behind_ext;
   for (uint16_t p : ports) {
-    if (!b.empty()) b += " or ";
-    b += "port " + std::to_string(p);
+    const std::string n = std::to_string(p);
+    if (!sip.empty()) sip += " or ", behind_ext += " or ";
+    sip += "port " + n;
+    // The ports of a transport header behind one IPv6 extension header (hop-by-hop, routing or
+    // destination options), whose length byte is ip6[41] in 8-octet units beyond the first 8.
+    behind_ext += "ip6[48 + ip6[41] * 8 : 2] == " + n + " or ip6[50 + ip6[41] * 8 : 2] == " + n;
   }
+  std::string b = sip.empty() ? std::string() : sip + " or ";
   // Non-first IPv4 fragments and IPv6 fragments carry no ports (NOTES: libpcap on Linux).
-  if (!b.empty()) b += " or ";
   b += "(ip[6:2] & 0x1fff != 0) or (ip6[6] == 44)";
+  // libpcap's `port` sees only a transport header right after the fixed IPv6 header.
+  b += " or ((ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 60) and (ip6[40] == 0 or ip6[40] == 43 or ip6[40] == 44 or"
+       " ip6[40] == 60";
+  if (!behind_ext.empty()) b += " or ((ip6[40] == 6 or ip6[40] == 17 or ip6[40] == 132) and (" + behind_ext + "))";
+  b += "))";
+  // The tunnels the decoder opens (GRE and ERSPAN, IP-in-IP, VXLAN, MPLS, PPPoE) pass whole: the
+  // kernel cannot see inside them. GTP-U is left out: on a mobile core it is all user-plane data.
+  b += " or ip proto 47 or ip6 proto 47 or ip proto 4 or ip proto 41 or ip6 proto 4 or ip6 proto 41"
+       " or udp port 4789 or udp port 8472 or ether proto 0x8847 or ether proto 0x8848 or ether proto 0x8864";
   return "(" + b + ") or (vlan and ((" + b + ") or (vlan and (" + b + "))))";
 }
 

@@ -26,8 +26,10 @@ struct CaptureOptions {
   int timeout_ms = 50;             // TPACKET_V3 block timeout: bounds how stale a batch gets
 };
 
-// The default kernel filter: SIP ports over UDP, TCP and SCTP, plus IPv4 non-first fragments and
-// IPv6 fragment headers (which carry no ports), each also under one or two VLAN tags.
+// The default kernel filter: SIP ports over UDP, TCP and SCTP (also behind one IPv6 extension
+// header; longer IPv6 header chains pass), IPv4 non-first fragments and IPv6 fragment headers
+// (which carry no ports), and the tunnels the decoder opens except GTP-U, each also under one or
+// two VLAN tags.
 std::string default_bpf_filter(const std::vector<uint16_t>& ports);
 
 // Counters of one capture source (an interface, or a file). Written by its capture thread (and by

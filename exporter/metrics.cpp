@@ -296,7 +296,7 @@ std::vector<MetricFamily> SipCollector::Collect() const {
   }
   {
     MetricFamily f = family("sip_exporter_series_overflow_total",
-                            "Messages left out of sip_requests_total and sip_responses_total because a worker reached limits.max_series.",
+                            "Counts left out of the SIP counter families (requests, responses, retransmissions, transactions, timeouts, calls) because a worker reached limits.max_series.",
                             MetricType::Counter);
     add_sample(f, {}, static_cast<double>(series_overflow));
     out.push_back(std::move(f));

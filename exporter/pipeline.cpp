@@ -1,7 +1,11 @@
 #include "sipex/pipeline.hpp"
 
-#include <time.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <mutex>
 #include <stdexcept>
@@ -18,9 +22,16 @@ struct Pipeline::CaptureThread {
   std::vector<std::string> errors;
 };
 
-Pipeline::Pipeline(const Options& opt, const Config& cfg) : opt_(opt), cfg_(cfg), peers_(cfg_) {}
+Pipeline::Pipeline(const Options& opt, const Config& cfg)
+    : opt_(opt), cfg_(cfg), peers_(cfg_), done_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (done_fd_ < 0) throw std::runtime_error("eventfd failed");
+}
 
-Pipeline::~Pipeline() { stop(); }
+Pipeline::~Pipeline() {
+  stop();
+  close(done_fd_);
+  if (signal_fd_ >= 0) close(signal_fd_);
+}
 
 void Pipeline::open() {
   const bool live = !opt_.capture.interfaces.empty();
@@ -81,19 +92,29 @@ void Pipeline::start() {
         }
       }
       c->dispatcher->flush();
-      captures_running_.fetch_sub(1);
+      if (captures_running_.fetch_sub(1) == 1) {  // the last one wakes wait()
+        const uint64_t one = 1;
+        [[maybe_unused]] const ssize_t n = write(done_fd_, &one, sizeof one);
+      }
     });
   }
 }
 
+// Sleeps in poll() on a signalfd for `signals` and the eventfd the last capture thread writes:
+// it wakes at once for either, never on a tick.
 int Pipeline::wait(const sigset_t& signals, std::chrono::milliseconds timeout) {
+  const int fd = signalfd(signal_fd_, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (fd < 0) throw std::runtime_error("signalfd failed");
+  signal_fd_ = fd;
   const auto until = std::chrono::steady_clock::now() + timeout;
-  const timespec tick{0, 100'000'000};
   for (;;) {
-    const int sig = sigtimedwait(&signals, nullptr, &tick);
-    if (sig > 0) return sig;
+    signalfd_siginfo si;
+    if (read(signal_fd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) return static_cast<int>(si.ssi_signo);
     if (captures_running_.load() == 0) return 0;
-    if (std::chrono::steady_clock::now() >= until) return -1;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return -1;
+    pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {done_fd_, POLLIN, 0}};
+    if (poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) throw std::runtime_error("poll failed");
   }
 }
 

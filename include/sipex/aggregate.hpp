@@ -260,7 +260,7 @@ struct alignas(64) Shard {
   Counter skipped[kSkipCount];            // by Skip
   Counter parse_errors[kParseStatusCount];  // by ParseStatus (errors only)
   Counter peer_overflow;                  // messages labelled peer="other" because of the cap
-  Counter series_overflow;                // messages not counted: the series cap was reached
+  Counter series_overflow;                // increments of any counter family lost: the series cap was reached
 
   Counter histogram_overflow;             // observations not recorded: the histogram cap was reached
   Counter duplicates;                     // mirror duplicates suppressed (DuplicateFilter)

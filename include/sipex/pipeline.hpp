@@ -32,8 +32,9 @@ class Pipeline {
   // Starts the worker and capture threads.
   void start();
   // Waits until every file is read, until one of `signals` arrives (they must be blocked in all
-  // threads), or at most `timeout`. Returns the signal number, 0 when the capture ended by
-  // itself, or -1 when the timeout passed first.
+  // threads; they are read from a signalfd), or at most `timeout`. Call from one thread only.
+  // Returns the signal number, 0 when the capture ended by itself, or -1 when the timeout passed
+  // first.
   int wait(const sigset_t& signals, std::chrono::milliseconds timeout);
   // Publishes a new configuration's home networks and peer map to the workers. Counters are kept;
   // limits are not changed (they size tables at start). Returns peer names left without a label
@@ -65,6 +66,8 @@ class Pipeline {
   std::atomic<bool> stop_capture_{false};
   std::atomic<bool> producers_done_{false};
   std::atomic<int> captures_running_{0};
+  int done_fd_;         // eventfd: written once, when captures_running_ reaches 0
+  int signal_fd_ = -1;  // signalfd for wait()'s signals, made on its first call
   std::vector<uint64_t> last_beats_;
   bool stopped_ = false;
 };

@@ -1,7 +1,5 @@
 #include "sipex/worker.hpp"
 
-#include <chrono>
-#include <thread>
 
 #include "sipex/decode.hpp"
 #include "sipex/sip_parse.hpp"
@@ -10,6 +8,7 @@ namespace sipex {
 
 namespace {
 constexpr int64_t kExpiryPeriodNs = 1'000'000'000;  // reassembly timeouts are checked once a second of packet time
+constexpr int64_t kIdleWakeUs = 10'000;              // an idle worker wakes 100 times a second
 }
 
 Worker::Worker(BatchQueue& in, BatchPool& pool, PeerRegistry& peers, const Config& cfg, const ScanKernel& scan)
@@ -93,23 +92,18 @@ void Worker::run(const std::atomic<bool>& producers_done) {
   moodycamel::ConsumerToken ctok(in_);
   moodycamel::ProducerToken ptok(pool_.queue());
   Batch* batches[16];
-  unsigned idle = 0;
   for (;;) {
     heartbeat_.bump();
     // Read the flag before trying the queue: if it was set, everything was enqueued before it.
     const bool done = producers_done.load(std::memory_order_acquire);
-    const size_t n = in_.try_dequeue_bulk(ctok, batches, 16);
+    size_t n = in_.try_dequeue_bulk(ctok, batches, 16);
     if (n == 0) {
       if (done && in_.size_approx() == 0) return;
-      // Idle: spin briefly, then sleep; counting needs throughput, not microsecond latency.
-      if (++idle < 64) {
-        std::this_thread::yield();
-      } else {
-        std::this_thread::sleep_for(std::chrono::microseconds(500));
-      }
-      continue;
+      // Idle: sleep until a batch arrives. The timeout bounds how late the end of input (which
+      // enqueues nothing) is noticed, and keeps the heartbeat going for the watchdog.
+      n = in_.wait_dequeue_bulk_timed(ctok, batches, 16, kIdleWakeUs);
+      if (n == 0) continue;
     }
-    idle = 0;
     for (size_t i = 0; i < n; ++i) {
       Batch* b = batches[i];
       for (uint32_t j = 0; j < b->count; ++j) {

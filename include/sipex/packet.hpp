@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include <concurrentqueue/blockingconcurrentqueue.h>
 #include <concurrentqueue/concurrentqueue.h>
 
 namespace sipex {
@@ -65,7 +66,9 @@ class BatchPool {
 };
 
 // Queue of full batches from capture threads to one worker. Bounded: try_enqueue never allocates.
-using BatchQueue = moodycamel::ConcurrentQueue<Batch*>;
+// Blocking, so an idle worker sleeps on its semaphore instead of polling; an enqueue costs one
+// more atomic per batch.
+using BatchQueue = moodycamel::BlockingConcurrentQueue<Batch*>;
 
 // Single-writer counter read by other threads (the scrape). Increments are a plain load and store:
 // only the owning thread may call bump(); any thread may call get().

@@ -8,7 +8,8 @@
 #               (default ./build); this script builds nothing. A Release build is what to measure:
 #                 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 #                 cmake --build build -j"$(nproc)" --target sip_exporter gen_capture pcap_read_loop
-#   --quick     3 runs instead of 5, and no tshark run over the whole mixed capture (a few minutes)
+#   --quick     3 runs instead of 5, and no tshark run over the whole mixed capture (a few minutes;
+#               that one run alone took over 10 minutes on a loaded 2-CPU machine)
 #   --runs N    interleaved runs per measurement (the medians are printed)
 #   --messages  SIP datagram slots for gen_capture's full profile (default 305000: ~302,800 messages)
 #   --cache     where the captures are kept (default ${XDG_CACHE_HOME:-~/.cache}/sipex-replay-bench)
@@ -246,7 +247,8 @@ if [ $tshark_full_runs -gt 0 ]; then
   echo "mixed: tshark / sip_exporter --workers=1: $(r2 mixed tshark mixed exp_w1)"
 else
   est=$(awk -v t="$(med slice tshark 3)" -v a="${pkts[mixed]}" -v b="${pkts[slice]}" 'BEGIN {printf "%.3f", t * a / b}')
-  echo "mixed: tshark (estimated from the slice: ${est} s x packets) / sip_exporter --workers=1: $(div "$est" "$(med mixed exp_w1 3)")"
+  echo "mixed: tshark estimated as the slice's median x $(div "${pkts[mixed]}" "${pkts[slice]}") (packets) = ${est} s, a lower bound" \
+    "(tshark's time per packet grows with the capture) / sip_exporter --workers=1: $(div "$est" "$(med mixed exp_w1 3)")"
 fi
 for c in sip mixed; do
   for w in $workers; do

@@ -35,8 +35,11 @@ uint64_t fingerprint(const Decoded& d) {
     std::memcpy(x, d.payload + d.payload_len - 16, 16);
     h = mix(h ^ x[0] ^ (x[1] << 1));
   } else {
+    // Short payloads: the head loop took the first 8 bytes (if there are 8); mix in the last
+    // up-to-8 so every byte counts, without reading or writing past either buffer.
+    const uint32_t n = d.payload_len < 8 ? d.payload_len : 8;
     uint64_t x = 0;
-    if (d.payload_len != 0) std::memcpy(&x, d.payload, d.payload_len);
+    if (n != 0) std::memcpy(&x, d.payload + d.payload_len - n, n);
     h = mix(h ^ x);
   }
   return h | 1;  // never 0: 0 marks an empty slot

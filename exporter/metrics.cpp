@@ -276,7 +276,7 @@ std::vector<MetricFamily> SipCollector::Collect() const {
   }
   {
     MetricFamily f = family("sip_exporter_skipped_packets_total",
-                            "Packets that reached a worker but yielded no SIP message, by reason.",
+                            "Packets that reached a worker but yielded no SIP message, by reason (a datagram reassembled from fragments is counted under sip_exporter_decoded_packets_total{path=\"ip_fragment\"} instead, except not_sip).",
                             MetricType::Counter);
     std::vector<std::pair<std::string_view, uint64_t>> rows;
     for (size_t i = 0; i < kSkipCount; ++i) {

@@ -158,10 +158,23 @@ const char* skip_ws(const char* p, const char* e) {
   }
 }
 
+// p at the opening '"'. Returns the position after the closing quote; for a quote left open, the
+// line break that ends the header value (or e), so a value never reaches into the next header or
+// the body. RFC 3261 25.1: qdtext may hold folded LWS, a quoted-pair never escapes CR or LF.
 const char* skip_quoted(const char* p, const char* e) {
   ++p;
-  while (p < e && *p != '"') p += (*p == '\\' && p + 1 < e) ? 2 : 1;
-  return p < e ? p + 1 : p;
+  while (p < e) {
+    const char c = *p;
+    if (c == '"') return p + 1;
+    if (c == '\r' || c == '\n') {
+      const char* q = unfold(p, e);
+      if (q == nullptr) return p;
+      p = q;
+    } else {
+      p += (c == '\\' && p + 1 < e && p[1] != '\r' && p[1] != '\n') ? 2 : 1;
+    }
+  }
+  return p;
 }
 
 // Finds parameter `name` (lower case) among the ";name=value" parameters from p to the end of the

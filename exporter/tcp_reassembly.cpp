@@ -720,8 +720,10 @@ struct TcpReassembler::Impl {
     }
     SegmentResult result = SegmentResult::control;
     if (n > 0) {
+      // Serial-number comparison; next_seq - seq is -diff in unsigned arithmetic, which
+      // also holds for diff = -2^31 where negating the int32_t would overflow.
       const auto diff = static_cast<int32_t>(seq - s.next_seq);
-      if (diff < 0 && static_cast<uint32_t>(-diff) >= n) {
+      if (diff < 0 && (s.next_seq - seq) >= n) {
         result = SegmentResult::retransmission;
       } else if (diff > 0) {
         result = SegmentResult::out_of_order;
@@ -745,7 +747,7 @@ struct TcpReassembler::Impl {
         }
       } else {
         result = SegmentResult::data;
-        const uint32_t skip = diff < 0 ? static_cast<uint32_t>(-diff) : 0;  // partly retransmitted
+        const uint32_t skip = diff < 0 ? (s.next_seq - seq) : 0;  // partly retransmitted
         deliver(s, p + skip, n - skip);
         s.next_seq += n - skip;
         drain_held(s);
@@ -755,7 +757,7 @@ struct TcpReassembler::Impl {
     if (flags & kTcpRst) {
       // A reset ends both directions at once; a FIN (below) only its own.
       const uint32_t r = find(make_key(s.dst, s.src, s.key.dport, s.key.sport));
-      if (r != kNone) close(r);
+      if (r != kNone && r != slot) close(r);  // r == slot: a flow from an address:port to itself
       close(slot);
     } else if (flags & kTcpFin) {
       close(slot);

@@ -58,7 +58,8 @@ void Worker::process(uint16_t linktype, const uint8_t* frame, uint32_t caplen, i
     s = decode_transport(f.version, f.protocol, f.src, f.dst, dg.data, dg.len, d.encapsulations, d);
   }
   if (s != Skip::none) {
-    shard_.skipped[static_cast<size_t>(s)].bump();
+    // Its fragments were counted under path ip_fragment already: one count per wire packet.
+    if (from_wire) shard_.skipped[static_cast<size_t>(s)].bump();
     return;
   }
   const Path path = d.ip_protocol == 6 ? Path::tcp : d.ip_protocol == 132 ? Path::sctp : Path::udp;

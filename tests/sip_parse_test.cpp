@@ -186,6 +186,15 @@ const Case kCases[] = {
     {.name = "from_tag_not_inside_quoted_name",
      .input = "BYE sip:h SIP/2.0\r\nFrom: \"x;tag=quoted \\\" <y>\" <sip:a@h>;tag=real\r\n\r\n",
      .status = ParseStatus::ok, .from_tag = "real"},
+    // An unterminated quoted display name ends with its line (RFC 3261 25.1: no bare CR/LF in
+    // qdtext): the tag is not taken from a later header or the body (a fuzzer finding).
+    {.name = "to_tag_not_from_body_after_unterminated_quote",
+     .input = "INVITE sip:b@x SIP/2.0\r\nTo: \"Bob <sip:b@x>\r\nFrom: <sip:a@x>;tag=1\r\nContent-Length: 10\r\n\r\n"
+              "x\" ;tag=no",
+     .status = ParseStatus::ok, .from_tag = "1", .to_tag = ""},
+    {.name = "quoted_name_folded_across_lines",
+     .input = "BYE sip:h SIP/2.0\r\nTo: \"a;tag=in\r\n b\" <sip:b@h>;tag=folded\r\n\r\n",
+     .status = ParseStatus::ok, .to_tag = "folded"},
     {.name = "from_tag_spaces_around_equal", .input = "BYE sip:h SIP/2.0\r\nf: <sip:a@h> ; TAG = spaced\r\n\r\n",
      .status = ParseStatus::ok, .from_tag = "spaced"},
     {.name = "to_without_tag", .input = "INVITE sip:h SIP/2.0\r\nTo: <sip:b@h>;other=1\r\n\r\n", .status = ParseStatus::ok,

@@ -233,6 +233,21 @@ TEST_F(TcpTest, reset_ends_both_directions_and_a_new_syn_starts_afresh) {
   EXPECT_TRUE(sink.errors.empty());
 }
 
+// A flow from an address and port to the same address and port is its own reverse: a reset must
+// close it once (closing it twice hung the table; a fuzzer finding).
+TEST_F(TcpTest, reset_of_a_flow_to_itself) {
+  Conn c(*r, 3, 3, 5060, 5060);
+  c.syn();
+  c.send(invite(1).substr(0, 50));
+  c.send("", kTcpRst | kTcpAck);
+  EXPECT_EQ(r->stats().streams.load(), 0u);
+  EXPECT_EQ(bytes(*r, StreamBytes::lost), 50u);
+  Conn d(*r, 1, 2);
+  d.syn();
+  d.send(invite(2));
+  EXPECT_EQ(sink.seen, (std::vector<std::string>{"INVITE"}));
+}
+
 TEST_F(TcpTest, tls_is_recognised_once_per_connection) {
   Conn c(*r, 1, 2, 40000, 5061);
   Conn s = c.reverse();

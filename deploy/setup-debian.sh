@@ -7,7 +7,7 @@ set -eu
 pkgs="build-essential cmake pkg-config python3 libpcap-dev prometheus-cpp-dev libconcurrentqueue-dev
       libcli11-dev libyaml-cpp-dev libsystemd-dev libcrypt-dev libgtest-dev libbenchmark-dev"
 if [ "${1:-}" = "--test" ]; then
-  pkgs="$pkgs valgrind sip-tester tshark prometheus tcpreplay iproute2 dpkg-dev file systemd stunnel4 openssl"
+  pkgs="$pkgs valgrind sip-tester tshark prometheus tcpreplay iproute2 dpkg-dev file systemd stunnel4 openssl clang libclang-rt-14-dev"
 elif [ -n "${1:-}" ]; then
   echo "usage: $0 [--test]" >&2
   exit 2

@@ -266,24 +266,8 @@ class Keepalive(threading.Thread):
 
 # ---------------------------------------------------------------- the test
 
-class LiveKpiTest(unittest.TestCase):
+class LiveKpiTest(sipex_testlib.LiveRunTest):
     """One live run (setUpClass) and several checks on what it produced."""
-
-    maxDiff = 10000
-    skip_reason = None
-
-    @classmethod
-    def setUpClass(cls):
-        # A skip raised here would reach unittest as one class-level skip with no test run; record it
-        # and skip every test in setUp instead (see test_live_sipp.py).
-        try:
-            cls._run()
-        except unittest.SkipTest as e:
-            cls.skip_reason = str(e)
-
-    def setUp(self):
-        if self.skip_reason:
-            self.skipTest(self.skip_reason)
 
     @classmethod
     def _start_exporter(cls, work, err_path, exporter_err):

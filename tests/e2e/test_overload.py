@@ -251,20 +251,8 @@ def figures(text):
     }
 
 
-class OverloadTest(unittest.TestCase):
-    skip_reason = None
+class OverloadTest(lib.LiveRunTest):
     maxDiff = None
-
-    @classmethod
-    def setUpClass(cls):
-        try:
-            cls._run()
-        except unittest.SkipTest as e:
-            cls.skip_reason = str(e)
-
-    def setUp(self):
-        if self.skip_reason:
-            self.skipTest(self.skip_reason)
 
     @classmethod
     def _run(cls):

@@ -406,24 +406,8 @@ class RuleFilesTest(unittest.TestCase):
 
 # ---------------------------------------------------------------- the live run
 
-class PrometheusAlertsTest(unittest.TestCase):
+class PrometheusAlertsTest(sipex_testlib.LiveRunTest):
     """One live run (setUpClass) and the checks on what it recorded."""
-
-    maxDiff = 10000
-    skip_reason = None
-
-    @classmethod
-    def setUpClass(cls):
-        # A skip raised here would reach unittest as one class-level skip; record it and skip every
-        # test in setUp instead (see test_live_sipp.py).
-        try:
-            cls._run()
-        except unittest.SkipTest as e:
-            cls.skip_reason = str(e)
-
-    def setUp(self):
-        if self.skip_reason:
-            self.skipTest(self.skip_reason)
 
     # -- the run
 

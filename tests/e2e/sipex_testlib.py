@@ -148,6 +148,32 @@ def total(samples, name):
     return int(sum(v for n, _, v in samples if n == name))
 
 
+# What a refused privileged operation prints (ip, tcpreplay, libpcap, the kernel).
+NOT_PERMITTED = re.compile(r"not permitted|permission denied|don't have permission|EPERM|EACCES", re.I)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def skip_loudly(test, what, cmd, detail):
+    """Skips `test` (its name, for the banner) because `what` was refused; says so where no one can miss it."""
+    bar = "!" * 78
+    log(f"\n{bar}\n!! SKIPPING {test}: {what} is not permitted here.\n!! {' '.join(cmd)}\n!! {detail.strip()}\n"
+        f"!! Run as root (CAP_NET_ADMIN and CAP_NET_RAW) to run this test.\n{bar}")
+    raise unittest.SkipTest(f"{what} not permitted: {detail.strip()}")
+
+
+def run_or_skip(cmd, test, what=None, timeout=60):
+    """Runs cmd; a permission error while doing `what` skips `test`, any other failure fails it."""
+    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    if cp.returncode != 0:
+        if what and NOT_PERMITTED.search(cp.stderr + cp.stdout):
+            skip_loudly(test, what, cmd, cp.stderr or cp.stdout)
+        raise AssertionError(f"{' '.join(cmd)} exited {cp.returncode}:\n{cp.stdout}{cp.stderr}")
+    return cp
+
+
 class LiveRunTest(unittest.TestCase):
     """Base of the tests that make one expensive run in setUpClass (the subclass's classmethod
     `_run`) and check what it produced in several tests. A SkipTest raised by `_run` would reach

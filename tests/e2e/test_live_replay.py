@@ -49,29 +49,16 @@ RUNS = (("threads1", 1, f"--pps={RATE_PPS}", True),
         ("threads2", 2, f"--pps={RATE_PPS}", True),
         ("topspeed", 2, "--topspeed", False))
 DROP_STAGES = ("interface", "kernel", "pool", "queue")
-NOT_PERMITTED = re.compile(r"not permitted|permission denied|EPERM|EACCES", re.I)
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
+NOT_PERMITTED = lib.NOT_PERMITTED
+log = lib.log
 
 
 def skip_loudly(what, cmd, detail):
-    bar = "!" * 78
-    log(f"\n{bar}\n!! SKIPPING the live replay test: {what} is not permitted here.\n"
-        f"!! {' '.join(cmd)}\n!! {detail.strip()}\n"
-        f"!! Run as root (CAP_NET_ADMIN and CAP_NET_RAW) to run this test.\n{bar}")
-    raise unittest.SkipTest(f"{what} not permitted: {detail.strip()}")
+    lib.skip_loudly("the live replay test", what, cmd, detail)
 
 
 def run(cmd, what=None, timeout=60):
-    """Runs cmd; a permission error while doing `what` skips the test, any other failure fails it."""
-    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    if cp.returncode != 0:
-        if what and NOT_PERMITTED.search(cp.stderr + cp.stdout):
-            skip_loudly(what, cmd, cp.stderr or cp.stdout)
-        raise AssertionError(f"{' '.join(cmd)} exited {cp.returncode}:\n{cp.stdout}{cp.stderr}")
-    return cp
+    return lib.run_or_skip(cmd, "the live replay test", what, timeout)
 
 
 def max_frame_len(pcap_path):

@@ -61,28 +61,17 @@ SCRAPE_DEADLINE = 0.100    # s, connect to last byte
 MIN_SCRAPES_DURING = 20
 MTU = 9000
 SIP_PORT = 5060
-NOT_PERMITTED = re.compile(r"not permitted|permission denied|don't have permission|EPERM|EACCES", re.I)
+NOT_PERMITTED = lib.NOT_PERMITTED
 SRC_IP, DST_IP = "198.51.100.7", "203.0.113.5"
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
+log = lib.log
 
 
 def skip_loudly(what, cmd, detail):
-    bar = "!" * 78
-    log(f"\n{bar}\n!! SKIPPING the overload test: {what} is not permitted here.\n!! {' '.join(cmd)}\n"
-        f"!! {detail.strip()}\n!! Run as root (CAP_NET_ADMIN and CAP_NET_RAW) to run this test.\n{bar}")
-    raise unittest.SkipTest(f"{what} not permitted: {detail.strip()}")
+    lib.skip_loudly("the overload test", what, cmd, detail)
 
 
 def run(cmd, what=None, timeout=60):
-    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    if cp.returncode != 0:
-        if what and NOT_PERMITTED.search(cp.stderr + cp.stdout):
-            skip_loudly(what, cmd, cp.stderr or cp.stdout)
-        raise AssertionError(f"{' '.join(cmd)} exited {cp.returncode}:\n{cp.stdout}{cp.stderr}")
-    return cp
+    return lib.run_or_skip(cmd, "the overload test", what, timeout)
 
 
 # ---------------------------------------------------------------------- the captures

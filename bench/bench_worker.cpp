@@ -8,27 +8,8 @@
 
 namespace {
 
-std::vector<std::vector<uint8_t>> frames() {
-  std::vector<std::vector<uint8_t>> out;
-  uint32_t i = 0;
-  for (const std::string& m : sipex::bench::message_corpus(4096)) {
-    std::vector<uint8_t> f = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00};
-    const uint16_t total = static_cast<uint16_t>(28 + m.size());
-    const uint8_t ip[20] = {0x45, 0, static_cast<uint8_t>(total >> 8), static_cast<uint8_t>(total), 0, 0, 0x40, 0, 64, 17,
-                            0, 0, 198, 51, static_cast<uint8_t>(100 + i % 4), static_cast<uint8_t>(i % 200), 203, 0, 113, 9};
-    f.insert(f.end(), ip, ip + 20);
-    const uint16_t ulen = static_cast<uint16_t>(8 + m.size());
-    const uint8_t udp[8] = {0x13, 0xc4, 0x13, 0xc4, static_cast<uint8_t>(ulen >> 8), static_cast<uint8_t>(ulen), 0, 0};
-    f.insert(f.end(), udp, udp + 8);
-    f.insert(f.end(), m.begin(), m.end());
-    out.push_back(std::move(f));
-    ++i;
-  }
-  return out;
-}
-
 void BM_Worker_Process(benchmark::State& state) {
-  const auto fs = frames();
+  const auto fs = sipex::bench::udp_frames(sipex::bench::message_corpus(4096));
   sipex::Config cfg;
   sipex::PeerRegistry peers(cfg);
   sipex::BatchPool pool(1, 1);

@@ -1,4 +1,5 @@
 #include "sipex/decode.hpp"
+#include "sipex/hash.hpp"
 
 #include <arpa/inet.h>
 
@@ -412,15 +413,6 @@ const uint8_t* outer_network(int linktype, const uint8_t* f, uint32_t caplen, ui
     return (type == 0x0800 || type == 0x86DD) ? p + 2 : nullptr;
   }
   return nullptr;
-}
-
-inline uint32_t mix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85EBCA6Bu;
-  h ^= h >> 13;
-  h *= 0xC2B2AE35u;
-  h ^= h >> 16;
-  return h;
 }
 
 uint32_t hash_bytes(const uint8_t* p, uint32_t n) {

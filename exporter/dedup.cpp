@@ -1,4 +1,5 @@
 #include "sipex/dedup.hpp"
+#include "sipex/hash.hpp"
 
 #include <bit>
 #include <cstring>
@@ -6,41 +7,32 @@
 namespace sipex {
 namespace {
 
-inline uint64_t mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
-}
-
 // Addresses, ports, IPv4 identification, length, and the payload's first 64 and last 16 bytes:
 // copies agree on all of them; two datagrams that differ almost surely differ in one.
 uint64_t fingerprint(const Decoded& d) {
   uint64_t w[4];
   std::memcpy(w, d.src.bytes, 16);
   std::memcpy(w + 2, d.dst.bytes, 16);
-  uint64_t h = mix(w[0] ^ (w[1] * 3) ^ (w[2] * 5) ^ (w[3] * 7) ^
+  uint64_t h = mix64(w[0] ^ (w[1] * 3) ^ (w[2] * 5) ^ (w[3] * 7) ^
                    (uint64_t{d.sport} << 48 | uint64_t{d.dport} << 32 | uint64_t{d.ip_id} << 16 | d.ip_protocol));
-  h = mix(h ^ d.payload_len);
+  h = mix64(h ^ d.payload_len);
   const uint32_t head = d.payload_len < 64 ? d.payload_len : 64;
   for (uint32_t i = 0; i + 8 <= head; i += 8) {
     uint64_t x;
     std::memcpy(&x, d.payload + i, 8);
-    h = mix(h ^ x);
+    h = mix64(h ^ x);
   }
   if (d.payload_len >= 16) {
     uint64_t x[2];
     std::memcpy(x, d.payload + d.payload_len - 16, 16);
-    h = mix(h ^ x[0] ^ (x[1] << 1));
+    h = mix64(h ^ x[0] ^ (x[1] << 1));
   } else {
     // Short payloads: the head loop took the first 8 bytes (if there are 8); mix in the last
     // up-to-8 so every byte counts, without reading or writing past either buffer.
     const uint32_t n = d.payload_len < 8 ? d.payload_len : 8;
     uint64_t x = 0;
     if (n != 0) std::memcpy(&x, d.payload + d.payload_len - n, n);
-    h = mix(h ^ x);
+    h = mix64(h ^ x);
   }
   return h | 1;  // never 0: 0 marks an empty slot
 }

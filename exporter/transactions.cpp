@@ -1,4 +1,5 @@
 #include "sipex/transactions.hpp"
+#include "sipex/hash.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -13,25 +14,16 @@ constexpr std::string_view kOutcomeNames[kCallOutcomeCount] = {"answered", "busy
                                                                "rejected", "cancelled", "failed"};
 constexpr uint32_t kNone = 0xFFFFFFFF;
 
-uint64_t mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
-}
-
 uint64_t hash_bytes(std::string_view s, uint64_t h) {
   size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
     uint64_t w;
     std::memcpy(&w, s.data() + i, 8);
-    h = mix(h ^ w);
+    h = mix64(h ^ w);
   }
   uint64_t w = 0;
   if (s.size() > i) std::memcpy(&w, s.data() + i, s.size() - i);  // an empty view may have a null data()
-  return mix(h ^ w ^ (uint64_t{s.size()} << 56));
+  return mix64(h ^ w ^ (uint64_t{s.size()} << 56));
 }
 
 bool has_magic_cookie(std::string_view branch) { return branch.size() > 7 && branch.starts_with("z9hG4bK"); }
@@ -44,9 +36,9 @@ uint64_t transaction_key(const SipMessage& m, Method method) {
   } else {  // RFC 2543 fallback
     h = hash_bytes(m.call_id, 0x2543);
     h = hash_bytes(m.from_tag, h);
-    h = mix(h ^ m.cseq_number);
+    h = mix64(h ^ m.cseq_number);
   }
-  h = mix(h ^ (uint64_t{static_cast<uint8_t>(method)} + 1) * 0x9E3779B97F4A7C15ull);
+  h = mix64(h ^ (uint64_t{static_cast<uint8_t>(method)} + 1) * 0x9E3779B97F4A7C15ull);
   return h == 0 ? 1 : h;
 }
 
@@ -62,7 +54,7 @@ uint32_t fingerprint(std::string_view bytes) {
   }
   uint64_t w = 0;
   if (bytes.size() > i) std::memcpy(&w, bytes.data() + i, bytes.size() - i);
-  return static_cast<uint32_t>(mix(h ^ w) >> 32);
+  return static_cast<uint32_t>(mix64(h ^ w) >> 32);
 }
 
 uint64_t dialog_key(std::string_view call_id) {
@@ -145,7 +137,7 @@ class KeyedPool {
   }
 
  private:
-  uint32_t home(uint64_t key) const { return static_cast<uint32_t>(mix(key)) & mask_; }
+  uint32_t home(uint64_t key) const { return static_cast<uint32_t>(mix64(key)) & mask_; }
   void link(uint32_t slot, int list) {
     E& e = entries_[slot];
     e.list = static_cast<uint8_t>(list);

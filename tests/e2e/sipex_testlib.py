@@ -174,6 +174,56 @@ def run_or_skip(cmd, test, what=None, timeout=60):
     return cp
 
 
+class VethNamespace:
+    """A network namespace holding one end of a veth pair, the other end left in this namespace;
+    `tag` names them (namespace sipex-TAG-PID, links sx<t>PIDi/o, at most 15 characters), `test`
+    is what a refused `ip` command skips. Both ends get `mtu`, IPv6 off before they come up (no
+    solicitations or MLD reports), and the namespace's lo is up for the exporter's listener."""
+
+    def __init__(self, tag, test, mtu):
+        pid = os.getpid()
+        self.name = f"sipex-{tag}-{pid}"
+        self.inner, self.outer = f"sx{tag[0]}{pid}i", f"sx{tag[0]}{pid}o"
+        self.test, self.mtu = test, mtu
+        self.created_ns = self.created_link = False
+
+    def run(self, cmd, what=None, timeout=60):
+        return run_or_skip(cmd, self.test, what, timeout)
+
+    def exec(self, *cmd):
+        return ["ip", "netns", "exec", self.name, *cmd]
+
+    def create(self):
+        self.run(["ip", "netns", "add", self.name], "creating a network namespace")
+        self.created_ns = True
+        self.run(["ip", "link", "add", self.outer, "type", "veth", "peer", "name", self.inner], "creating a veth pair")
+        self.created_link = True
+        self.run(["ip", "link", "set", self.inner, "netns", self.name], "moving a veth end into a namespace")
+        if os.path.exists("/proc/sys/net/ipv6"):
+            with open(f"/proc/sys/net/ipv6/conf/{self.outer}/disable_ipv6", "w") as f:
+                f.write("1")
+            self.run(self.exec("sh", "-c", f"echo 1 > /proc/sys/net/ipv6/conf/{self.inner}/disable_ipv6"))
+        self.run(["ip", "link", "set", self.outer, "mtu", str(self.mtu), "up"])
+        self.run(["ip", "-n", self.name, "link", "set", self.inner, "mtu", str(self.mtu), "up"])
+        self.run(["ip", "-n", self.name, "link", "set", "lo", "up"])
+
+    def scrape(self, port):
+        """The exporter's /metrics, fetched from inside the namespace."""
+        code = ("import sys, urllib.request\n"
+                f"r = urllib.request.urlopen('http://127.0.0.1:{port}/metrics', timeout=10)\n"
+                "sys.stdout.write(r.read().decode('utf-8'))\n")
+        return self.run(self.exec(sys.executable, "-c", code), timeout=30).stdout
+
+    def destroy(self):
+        """Removes the namespace and the veth pair; safe after a partial create()."""
+        if self.created_ns:
+            subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=30)
+        if self.created_link:
+            # Deleting the namespace deletes its veth end and so the pair; this covers a pair
+            # created but never moved.
+            subprocess.run(["ip", "link", "del", self.outer], capture_output=True, timeout=30)
+
+
 class LiveRunTest(unittest.TestCase):
     """Base of the tests that make one expensive run in setUpClass (the subclass's classmethod
     `_run`) and check what it produced in several tests. A SkipTest raised by `_run` would reach

@@ -106,34 +106,9 @@ def balanced(c):
     return c["accounted"] == c["packets"] - c["after_capture_drops"]
 
 
-class Namespace:
-    """A network namespace holding one end of a veth pair; the other end stays in this namespace."""
-
+class Namespace(lib.VethNamespace):
     def __init__(self):
-        pid = os.getpid()
-        self.name = f"sipex-replay-{pid}"
-        self.inner = f"sxr{pid}i"   # interface names: at most 15 characters
-        self.outer = f"sxr{pid}o"
-        self.created_ns = False
-        self.created_link = False
-
-    def exec(self, *cmd):
-        return ["ip", "netns", "exec", self.name, *cmd]
-
-    def create(self):
-        run(["ip", "netns", "add", self.name], "creating a network namespace")
-        self.created_ns = True
-        run(["ip", "link", "add", self.outer, "type", "veth", "peer", "name", self.inner], "creating a veth pair")
-        self.created_link = True
-        run(["ip", "link", "set", self.inner, "netns", self.name], "moving a veth end into a namespace")
-        # IPv6 off before the links come up: no router or neighbour solicitations, no MLD reports.
-        if os.path.exists("/proc/sys/net/ipv6"):
-            with open(f"/proc/sys/net/ipv6/conf/{self.outer}/disable_ipv6", "w") as f:
-                f.write("1")
-            run(self.exec("sh", "-c", f"echo 1 > /proc/sys/net/ipv6/conf/{self.inner}/disable_ipv6"))
-        run(["ip", "link", "set", self.outer, "mtu", str(MTU), "up"])
-        run(["ip", "-n", self.name, "link", "set", self.inner, "mtu", str(MTU), "up"])
-        run(["ip", "-n", self.name, "link", "set", "lo", "up"])  # the exporter's HTTP listener
+        super().__init__("replay", "the live replay test", MTU)
 
     def rx_packets(self):
         cp = run(["ip", "-n", self.name, "-s", "-j", "link", "show", self.inner])
@@ -157,21 +132,6 @@ class Namespace:
         lines = run(self.exec("cat", "/proc/net/packet")).stdout.splitlines()[1:]
         return sum(1 for line in lines if len(line.split()) >= 9 and line.split()[4] == idx
                    and line.split()[8] in inodes)
-
-    def scrape(self, port):
-        code = ("import sys, urllib.request\n"
-                f"r = urllib.request.urlopen('http://127.0.0.1:{port}/metrics', timeout=10)\n"
-                "sys.stdout.write(r.read().decode('utf-8'))\n")
-        return run(self.exec(sys.executable, "-c", code), timeout=30).stdout
-
-    def destroy(self):
-        """Removes the namespace and the veth pair; safe to call after a partial create()."""
-        if self.created_ns:
-            subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=30)
-        if self.created_link:
-            # Deleting the namespace deletes its veth end and so the pair; this covers a pair
-            # created but never moved, and tells us if anything is left.
-            subprocess.run(["ip", "link", "del", self.outer], capture_output=True, timeout=30)
 
 
 class LiveReplayTest(lib.LiveRunTest):

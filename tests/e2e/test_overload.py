@@ -178,47 +178,15 @@ json.dump(out, sys.stdout)
 """
 
 
-class Namespace:
+class Namespace(lib.VethNamespace):
     def __init__(self):
-        pid = os.getpid()
-        self.name = f"sipex-overload-{pid}"
-        self.inner, self.outer = f"sxo{pid}i", f"sxo{pid}o"
-        self.created_ns = self.created_link = False
-
-    def exec(self, *cmd):
-        return ["ip", "netns", "exec", self.name, *cmd]
-
-    def create(self):
-        run(["ip", "netns", "add", self.name], "creating a network namespace")
-        self.created_ns = True
-        run(["ip", "link", "add", self.outer, "type", "veth", "peer", "name", self.inner], "creating a veth pair")
-        self.created_link = True
-        run(["ip", "link", "set", self.inner, "netns", self.name], "moving a veth end into a namespace")
-        if os.path.exists("/proc/sys/net/ipv6"):
-            with open(f"/proc/sys/net/ipv6/conf/{self.outer}/disable_ipv6", "w") as f:
-                f.write("1")
-            run(self.exec("sh", "-c", f"echo 1 > /proc/sys/net/ipv6/conf/{self.inner}/disable_ipv6"))
-        run(["ip", "link", "set", self.outer, "mtu", str(MTU), "up"])
-        run(["ip", "-n", self.name, "link", "set", self.inner, "mtu", str(MTU), "up"])
-        run(["ip", "-n", self.name, "link", "set", "lo", "up"])
+        super().__init__("overload", "the overload test", MTU)
 
     def link_stats(self, netns, dev):
         cmd = ["ip", "-s", "-j", "link", "show", dev]
         if netns:
             cmd[1:1] = ["-n", self.name]
         return json.loads(run(cmd).stdout)[0]["stats64"]
-
-    def scrape(self, port):
-        code = ("import sys, urllib.request\n"
-                f"r = urllib.request.urlopen('http://127.0.0.1:{port}/metrics', timeout=10)\n"
-                "sys.stdout.write(r.read().decode('utf-8'))\n")
-        return run(self.exec(sys.executable, "-c", code), timeout=30).stdout
-
-    def destroy(self):
-        if self.created_ns:
-            subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=30)
-        if self.created_link:
-            subprocess.run(["ip", "link", "del", self.outer], capture_output=True, timeout=30)
 
 
 def figures(text):

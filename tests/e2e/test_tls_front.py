@@ -58,6 +58,17 @@ def skip_loudly(what, detail):
     raise unittest.SkipTest(f"{what} not permitted: {detail.strip()}")
 
 
+def terminate(proc):
+    """SIGTERM, then SIGKILL after 15 s; nothing if proc never started or has ended."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def run(cmd, timeout=60, check=True):
     cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     if check and cp.returncode != 0:
@@ -154,13 +165,7 @@ class Exporter:
             return f.read()
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
 
 class Front:
@@ -191,13 +196,7 @@ class Front:
             return f.read()
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
 
 class Namespace:

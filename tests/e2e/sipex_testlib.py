@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 SKIP = 77  # CTest SKIP_RETURN_CODE for a module that cannot run at all here
@@ -172,6 +173,30 @@ def run_or_skip(cmd, test, what=None, timeout=60):
             skip_loudly(test, what, cmd, cp.stderr or cp.stdout)
         raise AssertionError(f"{' '.join(cmd)} exited {cp.returncode}:\n{cp.stdout}{cp.stderr}")
     return cp
+
+
+LISTENING = re.compile(r"sip_exporter: serving \S+ on port (\d+)")
+
+
+def wait_listening(proc, err_path, cmd, test, what, timeout=20):
+    """Waits for sip_exporter's "serving /metrics on port N" line in err_path (its stderr) and
+    returns N, never 0. If the process ends first: exit 1 with a permission error skips `test`
+    (`what` says which capture was refused), anything else fails; so does no line within timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(err_path, errors="replace") as f:
+            err = f.read()
+        m = LISTENING.search(err)
+        if m and int(m.group(1)) != 0:
+            return int(m.group(1))
+        rc = proc.poll()
+        if rc is not None:
+            if rc == 1 and NOT_PERMITTED.search(err):
+                skip_loudly(test, what, cmd, f"exited {rc}: {err}")
+            raise AssertionError(f"sip_exporter exited {rc} before listening: {' '.join(cmd)}\n{err}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"sip_exporter printed no listening line (or port 0) within {timeout} s:\n{err}")
+        time.sleep(0.05)
 
 
 class VethNamespace:

@@ -277,25 +277,7 @@ class LiveKpiTest(sipex_testlib.LiveRunTest):
         cmd = [sipex_testlib.BINARY, "--capture.interface=lo", "--sip.ports=" + ",".join(map(str, SIP_PORTS)),
                "--web.listen-address=127.0.0.1:0", f"--config.file={cfg}"]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=exporter_err)
-        deadline = time.monotonic() + 20
-        while True:
-            with open(err_path, errors="replace") as f:
-                err = f.read()
-            m = re.search(r"serving \S+ on port (\d+)", err)
-            if m and int(m.group(1)) != 0:
-                return proc, int(m.group(1))
-            rc = proc.poll()
-            if rc is not None:
-                if rc == 1 and re.search(r"permission|not permitted", err, re.I):
-                    bar = "!" * 78
-                    log(f"\n{bar}\n!! SKIPPING the live KPI test: raw capture on 'lo' is not permitted here.\n"
-                        f"!! {' '.join(cmd)}\n!! exited {rc}: {err.strip()}\n"
-                        f"!! Run as root or give the binary CAP_NET_RAW to run this test.\n{bar}")
-                    raise unittest.SkipTest(f"raw capture on lo not permitted: {err.strip()}")
-                raise AssertionError(f"sip_exporter exited {rc} before listening: {' '.join(cmd)}\n{err}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"sip_exporter printed no listening line (or port 0) within 20 s:\n{err}")
-            time.sleep(0.05)
+        return proc, sipex_testlib.wait_listening(proc, err_path, cmd, "the live KPI test", "raw capture on lo")
 
     @classmethod
     def _run(cls):

@@ -218,21 +218,7 @@ class LiveReplayTest(lib.LiveRunTest):
 
     @staticmethod
     def _wait_listening(exporter, err_path, cmd):
-        deadline = time.monotonic() + 20
-        while True:
-            with open(err_path, errors="replace") as f:
-                err = f.read()
-            m = re.search(r"sip_exporter: serving \S+ on port (\d+)", err)
-            if m and int(m.group(1)) != 0:
-                return int(m.group(1))
-            rc = exporter.poll()
-            if rc is not None:
-                if rc == 1 and NOT_PERMITTED.search(err):
-                    skip_loudly("raw capture on the veth", cmd, f"exited {rc}: {err}")
-                raise AssertionError(f"sip_exporter exited {rc} before listening: {' '.join(cmd)}\n{err}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"sip_exporter printed no listening line within 20 s:\n{err}")
-            time.sleep(0.05)
+        return lib.wait_listening(exporter, err_path, cmd, "the live replay test", "raw capture on the veth")
 
     @staticmethod
     def _settle(ns, port, exporter, sent):

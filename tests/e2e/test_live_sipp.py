@@ -310,29 +310,7 @@ class LiveSippTest(sipex_testlib.LiveRunTest):
             exporter = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=exporter_err)
 
             # 1. Wait for "serving /metrics on port N"; a permission error is the one allowed skip.
-            port = None
-            deadline = time.monotonic() + 20
-            while port is None:
-                with open(err_path, errors="replace") as f:
-                    err = f.read()
-                m = re.search(r"serving \S+ on port (\d+)", err)
-                if m:
-                    port = int(m.group(1))
-                    break
-                rc = exporter.poll()
-                if rc is not None:
-                    if rc == 1 and re.search(r"permission|not permitted", err, re.I):
-                        bar = "!" * 78
-                        log(f"\n{bar}\n!! SKIPPING the live SIPp test: raw capture on 'lo' is not permitted here.\n"
-                            f"!! {' '.join(cmd)}\n!! exited {rc}: {err.strip()}\n"
-                            f"!! Run as root or give the binary CAP_NET_RAW to run this test.\n{bar}")
-                        raise unittest.SkipTest(f"raw capture on lo not permitted: {err.strip()}")
-                    raise AssertionError(f"sip_exporter exited {rc} before listening: {' '.join(cmd)}\n{err}")
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"sip_exporter printed no listening line within 20 s:\n{err}")
-                time.sleep(0.05)
-            if port == 0:
-                raise AssertionError(f"sip_exporter reports port 0: {err}")
+            port = sipex_testlib.wait_listening(exporter, err_path, cmd, "the live SIPp test", "raw capture on lo")
 
             # 2. The UAS side first, each one listening before its UAC starts.
             common = ["-i", LOCAL_IP, "-m", str(CALLS), "-nostdin", "-trace_counts", "-trace_stat", "-trace_msg",

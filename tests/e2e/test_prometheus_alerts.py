@@ -285,29 +285,15 @@ def start_exporter(work, name, ports):
     cmd = [sipex_testlib.BINARY, "--capture.interface=lo", "--sip.ports=" + ",".join(map(str, ports)),
            "--web.listen-address=127.0.0.1:0", f"--config.file={cfg}"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-    deadline = time.monotonic() + 20
-    while True:
-        with open(err_path, errors="replace") as f:
-            text = f.read()
-        m = re.search(r"serving \S+ on port (\d+)", text)
-        if m and int(m.group(1)) != 0:
-            return proc, err, int(m.group(1))
-        rc = proc.poll()
-        if rc is not None:
-            err.close()
-            if rc == 1 and re.search(r"permission|not permitted", text, re.I):
-                bar = "!" * 78
-                log(f"\n{bar}\n!! SKIPPING the Prometheus alert test: raw capture on 'lo' is not permitted here.\n"
-                    f"!! {' '.join(cmd)}\n!! exited {rc}: {text.strip()}\n"
-                    f"!! Run as root or give the binary CAP_NET_RAW to run this test.\n{bar}")
-                raise unittest.SkipTest(f"raw capture on lo not permitted: {text.strip()}")
-            raise AssertionError(f"sip_exporter {name} exited {rc} before listening: {' '.join(cmd)}\n{text}")
-        if time.monotonic() > deadline:
+    try:
+        port = sipex_testlib.wait_listening(proc, err_path, cmd, "the Prometheus alert test", "raw capture on lo")
+    except BaseException:
+        if proc.poll() is None:
             proc.kill()
             proc.wait()
-            err.close()
-            raise AssertionError(f"sip_exporter {name} printed no listening line within 20 s:\n{text}")
-        time.sleep(0.05)
+        err.close()
+        raise
+    return proc, err, port
 
 
 def stop(proc, timeout=15):

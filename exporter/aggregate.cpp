@@ -43,7 +43,11 @@ int PeerMap::named_peer(const IpAddr& a) const {
 }
 
 PeerRegistry::PeerRegistry(const Config& cfg) : max_peers_(cfg.max_peers) {
-  names_.push_back("other");
+  names_.reset(new std::string[size_t{max_peers_} + 1]);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    add_name("other");
+  }
   const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, 2 * (max_peers_ + 1)));
   slots_.reset(new Slot[cap]);
   mask_ = cap - 1;
@@ -62,8 +66,7 @@ std::vector<std::string> PeerRegistry::apply(const Config& cfg) {
         left_out.push_back(p.name);
         continue;
       }
-      it = named_ids_.emplace(p.name, static_cast<PeerId>(names_.size())).first;
-      names_.push_back(p.name);
+      it = named_ids_.emplace(p.name, add_name(p.name)).first;
     }
     for (const Cidr& c : p.networks) map->named.push_back({c, it->second});
   }
@@ -101,17 +104,18 @@ PeerId PeerRegistry::intern(const IpAddr& a) {
     full_.store(true, std::memory_order_release);
     return kPeerOther;
   }
-  const auto id = static_cast<PeerId>(names_.size());
-  names_.push_back(a.to_string());
+  const PeerId id = add_name(a.to_string());
   slots_[slot].addr = a;
   slots_[slot].id_plus1.store(uint32_t{id} + 1, std::memory_order_release);
   if (!room()) full_.store(true, std::memory_order_release);
   return id;
 }
 
-std::vector<std::string> PeerRegistry::names() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return names_;
+PeerId PeerRegistry::add_name(std::string name) {
+  const size_t id = count_.load(std::memory_order_relaxed);
+  names_[id] = std::move(name);
+  count_.store(id + 1, std::memory_order_release);
+  return static_cast<PeerId>(id);
 }
 
 // ---- PeerResolver ----
@@ -191,7 +195,8 @@ const double* HistogramTable::buckets(HistogramFamily f, size_t* n) {
 HistogramTable::HistogramTable(uint32_t max_series) : max_(max_series) {
   const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, max_series + max_series / 3 + 1));
   slots_.reset(static_cast<Slot*>(std::calloc(cap, sizeof(Slot))));
-  if (!slots_) throw std::bad_alloc();
+  dense_.reset(static_cast<uint32_t*>(std::calloc(std::max<uint32_t>(max_series, 1), sizeof(uint32_t))));
+  if (!slots_ || !dense_) throw std::bad_alloc();
   mask_ = cap - 1;
 }
 
@@ -201,9 +206,11 @@ bool HistogramTable::observe(uint64_t key, double seconds) {
     const uint64_t k = std::atomic_ref<uint64_t>(slots_[i].key).load(std::memory_order_relaxed);
     if (k == key) break;
     if (k == 0) {
-      if (size_ >= max_) return false;
-      ++size_;
-      std::atomic_ref<uint64_t>(slots_[i].key).store(key, std::memory_order_release);
+      const uint32_t size = size_.load(std::memory_order_relaxed);
+      if (size >= max_) return false;
+      std::atomic_ref<uint64_t>(slots_[i].key).store(key, std::memory_order_relaxed);
+      dense_[size] = i;
+      size_.store(size + 1, std::memory_order_release);  // publishes the key and dense_[size]
       break;
     }
     i = (i + 1) & mask_;
@@ -228,7 +235,8 @@ SeriesTable::SeriesTable(uint32_t max_series) : max_(max_series) {
   // At most 3/4 full, so probes stay short.
   const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, max_series + max_series / 3 + 1));
   slots_.reset(static_cast<Slot*>(std::calloc(cap, sizeof(Slot))));
-  if (!slots_) throw std::bad_alloc();
+  dense_.reset(static_cast<uint32_t*>(std::calloc(std::max<uint32_t>(max_series, 1), sizeof(uint32_t))));
+  if (!slots_ || !dense_) throw std::bad_alloc();
   mask_ = cap - 1;
 }
 
@@ -251,8 +259,9 @@ bool SeriesTable::add(uint64_t key, uint64_t n) {
   if (size >= max_) return false;
   Slot& s = slots_[i];
   std::atomic_ref<uint64_t>(s.count).store(n, std::memory_order_relaxed);
-  std::atomic_ref<uint64_t>(s.key).store(key, std::memory_order_release);  // publishes the count
-  size_.store(size + 1, std::memory_order_relaxed);
+  std::atomic_ref<uint64_t>(s.key).store(key, std::memory_order_relaxed);
+  dense_[size] = i;
+  size_.store(size + 1, std::memory_order_release);  // publishes the key, its count and dense_[size]
   return true;
 }
 

@@ -98,7 +98,8 @@ std::vector<MetricFamily> SipCollector::Collect() const {
 
   // Rows are ordered by label text (peer, direction, method, then the rest) so the output does
   // not depend on which worker saw a peer first: rank every name once, then sort by number.
-  const std::vector<std::string> peer_names = src_.peers->names();
+  const auto names = src_.peers->names();
+  const std::vector<std::string> peer_names(names.begin(), names.end());
   std::vector<uint32_t> peer_rank(peer_names.size());
   {
     std::vector<uint32_t> order(peer_names.size());

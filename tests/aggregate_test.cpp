@@ -1,4 +1,6 @@
+#include <map>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -59,6 +61,48 @@ TEST(SeriesTableTest, concurrent_reader_sees_monotonic_counts) {
   uint64_t total = 0;
   t.for_each([&](uint64_t, uint64_t n) { total += n; });
   EXPECT_EQ(total, 200000u);
+}
+
+TEST(SeriesTableTest, for_each_visits_series_in_order_of_creation) {
+  // A table sized for a million series holding three: for_each walks the dense list only.
+  SeriesTable t(1000000);
+  const uint64_t keys[] = {series_key(9, Direction::inbound, Method::BYE, 200),
+                           series_key(1, Direction::unknown, Method::INVITE, 0),
+                           series_key(5, Direction::outbound, Method::ACK, 0)};
+  for (uint64_t k : keys) EXPECT_TRUE(t.add(k, 2));
+  EXPECT_TRUE(t.add(keys[1]));
+  std::vector<std::pair<uint64_t, uint64_t>> seen;
+  t.for_each([&](uint64_t k, uint64_t n) { seen.emplace_back(k, n); });
+  EXPECT_EQ(seen, (std::vector<std::pair<uint64_t, uint64_t>>{{keys[0], 2}, {keys[1], 3}, {keys[2], 2}}));
+  EXPECT_EQ(t.size(), 3u);
+}
+
+TEST(HistogramTableTest, observes_caps_and_lists_in_order_of_creation) {
+  HistogramTable t(2);
+  const uint64_t a = HistogramTable::key(HistogramFamily::response_latency, 3, Direction::inbound, Method::INVITE,
+                                         LatencyStage::ringing);
+  const uint64_t b = HistogramTable::key(HistogramFamily::call_duration, 1, Direction::unknown, Method::INVITE,
+                                         LatencyStage::final);
+  const uint64_t c = HistogramTable::key(HistogramFamily::response_latency, 4, Direction::inbound, Method::BYE,
+                                         LatencyStage::final);
+  EXPECT_TRUE(t.observe(a, 0.003));
+  EXPECT_TRUE(t.observe(b, 20000.5));  // above the last bound: +Inf
+  EXPECT_TRUE(t.observe(a, 0.001));   // on a bound: that bucket
+  EXPECT_FALSE(t.observe(c, 1));      // a third histogram: over the cap
+  std::vector<uint64_t> order;
+  t.for_each([&](uint64_t k, const uint64_t* counts, uint64_t sum_ns) {
+    order.push_back(k);
+    if (k == a) {
+      EXPECT_EQ(counts[0], 1u);
+      EXPECT_EQ(counts[2], 1u);
+      EXPECT_EQ(sum_ns, 4'000'000u);
+    } else {
+      EXPECT_EQ(counts[kMaxBuckets], 1u);
+      EXPECT_EQ(sum_ns, 20'000'500'000'000u);
+    }
+  });
+  EXPECT_EQ(order, (std::vector<uint64_t>{a, b}));
+  EXPECT_EQ(t.size(), 2u);
 }
 
 TEST(PeerTest, sender_is_peer_without_home_networks) {
@@ -153,6 +197,33 @@ TEST(PeerTest, reload_beyond_the_cap_leaves_names_out) {
   EXPECT_EQ(reg.apply(cfg), (std::vector<std::string>{"c"}));
   PeerResolver r(reg, cfg);
   EXPECT_EQ(r.attribute(ip("12.0.0.1"), ip("1.1.1.1")).peer, kPeerOther);
+}
+
+TEST(PeerTest, names_are_readable_while_peers_register) {
+  Config cfg;
+  cfg.max_peers = 3000;
+  PeerRegistry reg(cfg);
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    size_t last = 0;
+    while (!done.load()) {
+      const auto names = reg.names();
+      ASSERT_GE(names.size(), last);
+      ASSERT_EQ(names[0], "other");
+      for (size_t i = last == 0 ? 1 : last; i < names.size(); ++i) ASSERT_FALSE(names[i].empty()) << i;
+      last = names.size();
+    }
+  });
+  for (uint32_t i = 0; i < 4000; ++i) {
+    IpAddr a = ip("10.0.0.0");
+    a.bytes[2] = static_cast<uint8_t>(i >> 8);
+    a.bytes[3] = static_cast<uint8_t>(i);
+    reg.intern(a);
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(reg.names().size(), 3001u);
+  EXPECT_TRUE(reg.full());
 }
 
 TEST(ShardTest, counts_message_under_its_labels) {

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -46,8 +47,8 @@ struct PeerMap {
 
 // Peer label values: id 0 is "other", then the peer map's names in file order, then addresses in
 // order of first sight, until max_peers values exist. Ids are never reassigned, so counters keep
-// their labels across a reload. Thread-safe: address lookups are lock-free; registering a new
-// address, reading names() and applying a config take a mutex.
+// their labels across a reload. Thread-safe: address lookups and names() are lock-free;
+// registering a new address and applying a config take a mutex.
 class PeerRegistry {
  public:
   explicit PeerRegistry(const Config& cfg);
@@ -62,8 +63,13 @@ class PeerRegistry {
   // exist, else kPeerOther. Lock-free when `a` is known or the cap is reached.
   PeerId intern(const IpAddr& a);
   bool full() const { return full_.load(std::memory_order_acquire); }
-  // Label values indexed by id (a copy taken under the mutex, for the scrape).
-  std::vector<std::string> names() const;
+  // Label values indexed by id, every id handed out so far. A name never changes once its id
+  // exists, so the view stays valid (and correct for those ids) as long as the registry; ids
+  // handed out later are outside it. An id seen in a key the worker published (with release)
+  // before this call (with acquire) is inside it.
+  std::span<const std::string> names() const {
+    return {names_.get(), count_.load(std::memory_order_acquire)};
+  }
 
  private:
   // Open addressing, at most half full. A slot is published by storing id+1 with release after
@@ -73,13 +79,17 @@ class PeerRegistry {
     IpAddr addr{};
   };
   int find(const IpAddr& a, uint32_t* free_slot) const;
-  bool room() const { return names_.size() - 1 < max_peers_; }
+  bool room() const { return count_.load(std::memory_order_relaxed) - 1 < max_peers_; }
+  // Appends a name under mu_; returns its id.
+  PeerId add_name(std::string name);
 
   uint32_t max_peers_;
   std::unique_ptr<Slot[]> slots_;
   uint32_t mask_;
-  mutable std::mutex mu_;        // serialises registration and guards names_, named_ids_, map_
-  std::vector<std::string> names_;
+  mutable std::mutex mu_;        // serialises registration and guards named_ids_, map_
+  // max_peers + 1 names; [0, count_) are written (under mu_) before count_ is raised (release).
+  std::unique_ptr<std::string[]> names_;
+  std::atomic<size_t> count_{0};
   std::unordered_map<std::string, PeerId> named_ids_;  // peer-map names ever applied
   std::shared_ptr<const PeerMap> map_;
   std::atomic<uint64_t> generation_{0};
@@ -154,18 +164,24 @@ inline SeriesFields series_fields(uint64_t key) {
 
 // A fixed-capacity open-addressing map from series key to count. One writer (the worker), any
 // number of concurrent readers. Never allocates after construction.
+//
+// Readers never probe: the writer appends each new series' slot index to a dense list and then
+// publishes the list's length with release, so for_each visits [0, size) with acquire and costs
+// O(series), not O(capacity).
 class SeriesTable {
  public:
   explicit SeriesTable(uint32_t max_series);
   // Adds n to the key's count, creating the series if fewer than max_series exist.
   // Returns false (nothing counted) when the series would exceed the cap. Writer only.
   bool add(uint64_t key, uint64_t n = 1);
-  // Calls f(key, count) for every series. Any thread.
+  // Calls f(key, count) for every series published so far, in order of creation. Any thread.
   template <class F>
   void for_each(F&& f) const {
-    for (uint32_t i = 0; i <= mask_; ++i) {
-      const uint64_t k = std::atomic_ref<uint64_t>(slots_[i].key).load(std::memory_order_acquire);
-      if (k != 0) f(k, std::atomic_ref<uint64_t>(slots_[i].count).load(std::memory_order_relaxed));
+    const uint32_t n = size_.load(std::memory_order_acquire);
+    for (uint32_t j = 0; j < n; ++j) {
+      Slot& s = slots_[dense_[j]];
+      f(std::atomic_ref<uint64_t>(s.key).load(std::memory_order_relaxed),
+        std::atomic_ref<uint64_t>(s.count).load(std::memory_order_relaxed));
     }
   }
   uint32_t size() const { return size_.load(std::memory_order_relaxed); }
@@ -181,6 +197,8 @@ class SeriesTable {
     void operator()(void* p) const { std::free(p); }
   };
   std::unique_ptr<Slot[], FreeDeleter> slots_;
+  // Slot index of the j-th series created; entry j is written once, before size_ exceeds j.
+  std::unique_ptr<uint32_t[], FreeDeleter> dense_;
   uint32_t mask_;
   uint32_t max_;
   std::atomic<uint32_t> size_{0};
@@ -203,7 +221,7 @@ inline constexpr double kLatencyBuckets[] = {0.001, 0.002, 0.004, 0.008, 0.016, 
 inline constexpr double kDurationBuckets[] = {1, 5, 10, 30, 60, 120, 180, 300, 600, 1200, 1800, 3600, 7200, 14400};
 
 // A fixed-capacity map from histogram key to bucket counts, one writer, any readers (the same
-// discipline as SeriesTable). Key bits: 63 occupied | 41..40 family | 31..16 peer |
+// discipline and dense list as SeriesTable). Key bits: 63 occupied | 41..40 family | 31..16 peer |
 // 15..14 direction | 13..10 method | 1..0 stage.
 class HistogramTable {
  public:
@@ -218,13 +236,14 @@ class HistogramTable {
   // Records one observation of `seconds`. False (nothing recorded) when the key is new and
   // max_series histograms exist. Writer only.
   bool observe(uint64_t key, double seconds);
-  // Calls f(key, counts per bucket (not cumulative; index kMaxBuckets is +Inf), sum in ns).
+  // Calls f(key, counts per bucket (not cumulative; index kMaxBuckets is +Inf), sum in ns) for
+  // every histogram published so far, in order of creation. Any thread; O(histograms).
   template <class F>
   void for_each(F&& f) const {
-    for (uint32_t i = 0; i <= mask_; ++i) {
-      const Slot& s = slots_[i];
-      const uint64_t k = std::atomic_ref<const uint64_t>(s.key).load(std::memory_order_acquire);
-      if (k == 0) continue;
+    const uint32_t n = size_.load(std::memory_order_acquire);
+    for (uint32_t j = 0; j < n; ++j) {
+      const Slot& s = slots_[dense_[j]];
+      const uint64_t k = std::atomic_ref<const uint64_t>(s.key).load(std::memory_order_relaxed);
       uint64_t counts[kMaxBuckets + 1];
       for (size_t b = 0; b <= kMaxBuckets; ++b) {
         counts[b] = std::atomic_ref<const uint64_t>(s.buckets[b]).load(std::memory_order_relaxed);
@@ -232,6 +251,7 @@ class HistogramTable {
       f(k, counts, std::atomic_ref<const uint64_t>(s.sum_ns).load(std::memory_order_relaxed));
     }
   }
+  uint32_t size() const { return size_.load(std::memory_order_relaxed); }
 
  private:
   struct Slot {
@@ -243,9 +263,10 @@ class HistogramTable {
     void operator()(void* p) const { std::free(p); }
   };
   std::unique_ptr<Slot[], FreeDeleter> slots_;
+  std::unique_ptr<uint32_t[], FreeDeleter> dense_;  // as in SeriesTable
   uint32_t mask_;
   uint32_t max_;
-  uint32_t size_ = 0;
+  std::atomic<uint32_t> size_{0};
 };
 
 // Everything one worker counts. Cache-line aligned so shards never share a line.

@@ -1,7 +1,16 @@
-// Scraping: building the exposition from workers' shards with 10k and 100k series, while a
-// worker keeps processing packets on another thread. Reports the scrape time per series and
-// the longest single packet the worker took meanwhile (the scrape takes no lock a worker needs).
+// Scraping: the exposition of a worker's shard with 10k and 100k series (collect, collect and
+// render the text, or that gzip'd as /metrics serves Prometheus), while the worker keeps
+// processing packets on another thread.
+//
+// Worker stalls: the worker thread times every packet. Each scrape iteration is followed by an
+// equally long baseline period (timer paused) in which the main thread spins on local work
+// instead of scraping: same CPU pressure, no shard access. Packets over 1 ms, the longest
+// packet and the worker's involuntary context switches are reported for both periods; if the
+// scrape stalled the worker, the scrape figures would exceed the baseline's, while preemption by
+// the scheduler (other processes on a 2-core machine) shows up in both, with context switches.
 #include <benchmark/benchmark.h>
+
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -10,9 +19,12 @@
 #include <vector>
 
 #include "sipex/metrics.hpp"
+#include "sipex/web.hpp"
 #include "sipex/worker.hpp"
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 std::vector<uint8_t> response_frame(uint32_t peer, int code, const char* method) {
   const std::string sip = "SIP/2.0 " + std::to_string(code) + " X\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK" +
@@ -31,8 +43,24 @@ std::vector<uint8_t> response_frame(uint32_t peer, int code, const char* method)
   return f;
 }
 
+long involuntary_switches() {
+  rusage u{};
+  getrusage(RUSAGE_THREAD, &u);
+  return u.ru_nivcsw;
+}
+
+// Per-period figures of the worker thread; written by it only, read after it is joined.
+struct Period {
+  uint64_t packets = 0, over_1ms = 0;
+  int64_t max_ns = 0;
+  long preempted = 0;  // involuntary context switches
+};
+
+enum Phase : int { kScrape = 0, kBaseline = 1 };
+
 void BM_Scrape(benchmark::State& state) {
   const auto wanted = static_cast<uint32_t>(state.range(0));
+  const int output = static_cast<int>(state.range(1));  // 0 collect, 1 text, 2 gzip'd text
   sipex::Config cfg;
   cfg.max_peers = 60000;
   cfg.max_series = 1u << 20;
@@ -59,39 +87,77 @@ void BM_Scrape(benchmark::State& state) {
 
   // The worker keeps going meanwhile; it is the only writer of its shard.
   std::atomic<bool> done{false};
-  std::atomic<int64_t> max_ns{0};
+  std::atomic<int> phase{kScrape};
+  Period periods[2];
   std::thread worker([&] {
     const auto f = response_frame(1, 200, "INVITE");
+    int last = phase.load(std::memory_order_relaxed);
+    long switches = involuntary_switches();
     while (!done.load(std::memory_order_relaxed)) {
-      const auto t0 = std::chrono::steady_clock::now();
+      const int p = phase.load(std::memory_order_relaxed);
+      if (p != last) {  // a period ended: its context switches
+        const long now = involuntary_switches();
+        periods[last].preempted += now - switches;
+        switches = now;
+        last = p;
+      }
+      const auto t0 = Clock::now();
       w.process(1, f.data(), static_cast<uint32_t>(f.size()));
-      const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
-      if (ns > max_ns.load(std::memory_order_relaxed)) max_ns.store(ns, std::memory_order_relaxed);
+      const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+      Period& per = periods[p];
+      ++per.packets;
+      if (ns > 1'000'000) ++per.over_1ms;
+      if (ns > per.max_ns) per.max_ns = ns;
     }
+    periods[last].preempted += involuntary_switches() - switches;
   });
-  const bool render = state.range(1) != 0;
-  size_t series = 0, bytes = 0;
+
+  size_t series = 0, bytes = 0, wire = 0;
   for (auto _ : state) {
-    const auto families = collector.Collect();
-    series = 0;
-    for (const auto& fam : families) series += fam.metric.size();
-    if (render) {
-      const std::string text = sipex::render_text(families);
-      bytes = text.size();
+    const auto t0 = Clock::now();
+    const sipex::Snapshot snap = collector.collect();
+    series = snap.series.size() + snap.histograms.size();
+    if (output >= 1) {
+      const std::string text = sipex::render_text(snap);
+      bytes = wire = text.size();
       benchmark::DoNotOptimize(text.data());
+      if (output == 2) {
+        const std::string z = sipex::gzip_compress(text);
+        wire = z.size();
+        benchmark::DoNotOptimize(z.data());
+      }
     }
-    benchmark::DoNotOptimize(families.data());
+    benchmark::DoNotOptimize(snap.series.data());
+    const auto spent = Clock::now() - t0;
+    state.PauseTiming();
+    phase.store(kBaseline, std::memory_order_relaxed);
+    uint64_t x = 0;
+    for (const auto until = Clock::now() + spent; Clock::now() < until;) {
+      for (int i = 0; i < 1000; ++i) benchmark::DoNotOptimize(x += static_cast<uint64_t>(i));
+    }
+    phase.store(kScrape, std::memory_order_relaxed);
+    state.ResumeTiming();
   }
   done = true;
   worker.join();
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * series));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
   state.counters["series"] = static_cast<double>(series);
-  state.counters["worker_max_packet_us"] = static_cast<double>(max_ns.load()) / 1000.0;
+  state.counters["text_bytes"] = static_cast<double>(bytes);
+  state.counters["wire_bytes"] = static_cast<double>(wire);
+  const char* names[2] = {"scrape", "base"};
+  for (int p : {kScrape, kBaseline}) {
+    const std::string n = names[p];
+    state.counters[n + "_pkts"] = static_cast<double>(periods[p].packets);
+    state.counters[n + "_over1ms"] = static_cast<double>(periods[p].over_1ms);
+    state.counters[n + "_max_us"] = static_cast<double>(periods[p].max_ns) / 1000.0;
+    state.counters[n + "_preempt"] = static_cast<double>(periods[p].preempted);
+  }
 }
-// render=0: building the families (our part); render=1: plus prometheus-cpp's text serializer,
-// which is what a scrape of /metrics costs.
-BENCHMARK(BM_Scrape)->ArgsProduct({{10000, 100000}, {0, 1}})->ArgNames({"series", "render"})
+// output=0: collect() alone; 1: plus the text (what --metrics.out writes); 2: plus gzip, which is
+// what a Prometheus scrape of /metrics costs (it always sends Accept-Encoding: gzip). bytes/s
+// counts the text in both; wire_bytes is what the client receives.
+BENCHMARK(BM_Scrape)->ArgsProduct({{10000, 100000}, {0, 1, 2}})->ArgNames({"series", "output"})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

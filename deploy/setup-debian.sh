@@ -4,8 +4,8 @@
 # what is missing; uses sudo when not run as root.
 set -eu
 
-pkgs="build-essential cmake pkg-config python3 libpcap-dev prometheus-cpp-dev libconcurrentqueue-dev
-      libcli11-dev libyaml-cpp-dev libsystemd-dev libcrypt-dev libgtest-dev libbenchmark-dev"
+pkgs="build-essential cmake pkg-config python3 libpcap-dev prometheus-cpp-dev libcivetweb-dev zlib1g-dev
+      libconcurrentqueue-dev libcli11-dev libyaml-cpp-dev libsystemd-dev libcrypt-dev libgtest-dev libbenchmark-dev"
 if [ "${1:-}" = "--test" ]; then
   pkgs="$pkgs valgrind sip-tester tshark prometheus tcpreplay iproute2 dpkg-dev file systemd stunnel4 openssl clang libclang-rt-14-dev"
 elif [ -n "${1:-}" ]; then

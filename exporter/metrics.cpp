@@ -2,15 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
-#include <tuple>
-
-#include <prometheus/text_serializer.h>
 
 #ifndef SIPEX_VERSION
 #define SIPEX_VERSION "unknown"
@@ -20,32 +19,6 @@
 #endif
 
 namespace sipex {
-namespace {
-
-using prometheus::ClientMetric;
-using prometheus::MetricFamily;
-using prometheus::MetricType;
-
-MetricFamily family(std::string name, std::string help, MetricType type) {
-  MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  return f;
-}
-
-void add_sample(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  if (f.type == MetricType::Counter) {
-    m.counter.value = v;
-  } else {
-    m.gauge.value = v;
-  }
-  f.metric.push_back(std::move(m));
-}
-
-}  // namespace
 
 std::string code_class(uint16_t code) { return std::string(1, static_cast<char>('0' + code / 100)) + "xx"; }
 
@@ -75,68 +48,195 @@ std::array<uint8_t, N> name_ranks(F name) {
   return rank;
 }
 
+constexpr std::string_view kStages[] = {"first_response", "ringing", "final"};  // by LatencyStage
+constexpr std::string_view kKinds[] = {"request", "response"};
+
+const auto& dir_rank() {
+  static const auto r = name_ranks<kDirectionCount>([](uint8_t d) { return direction_name(static_cast<Direction>(d)); });
+  return r;
+}
+const auto& method_rank() {
+  static const auto r = name_ranks<kMethodCount>([](uint8_t m) { return method_name(static_cast<Method>(m)); });
+  return r;
+}
+const auto& outcome_rank() {
+  static const auto r =
+      name_ranks<kCallOutcomeCount>([](uint8_t o) { return call_outcome_name(static_cast<CallOutcome>(o)); });
+  return r;
+}
+const auto& stage_rank() {
+  static const auto r = name_ranks<std::size(kStages)>([](uint8_t s) { return kStages[s]; });
+  return r;
+}
+
+// The exposition family of a series key (its position among the six SIP counter families):
+// requests, responses, retransmissions (both kinds), transactions, timeouts, calls.
+uint64_t family_of(const SeriesFields& f) {
+  switch (f.family) {
+    case Family::messages: return f.code == 0 ? 0 : 1;
+    case Family::request_retransmissions:
+    case Family::response_retransmissions: return 2;
+    case Family::transactions: return 3;
+    case Family::timeouts: return 4;
+    case Family::calls: return 5;
+  }
+  return 5;
+}
+
+// The output position of a row: family, then the ranks of its label texts (peer, direction,
+// method, then the family's last label). Injective over keys whose peer ids have names.
+uint64_t order_of(uint64_t family, uint64_t peer_rank, Direction d, Method m, uint64_t last) {
+  return family << 60 | peer_rank << 24 | uint64_t{dir_rank()[static_cast<size_t>(d)]} << 20 |
+         uint64_t{method_rank()[static_cast<size_t>(m)]} << 12 | last;
+}
+
 }  // namespace
 
-std::vector<MetricFamily> SipCollector::Collect() const {
-  // Merge the shards (the same key may be in several): sorting (key, count) pairs and adding
-  // neighbours costs far less than a node-based map at 100k series.
-  std::vector<std::pair<uint64_t, uint64_t>> series;
+Snapshot SipCollector::collect() const {
+  Snapshot s;
+  // The tables first, the peer names after: a key is published (release) after its peer id
+  // was registered, so every id read here has a name in the view taken below.
+  size_t rows = 0, hists = 0;
   for (const Worker* w : src_.workers) {
-    series.reserve(series.size() + w->shard().series.size());
-    w->shard().series.for_each([&](uint64_t k, uint64_t c) { series.emplace_back(k, c); });
+    rows += w->shard().series.size();
+    hists += w->shard().histograms.size();
   }
-  std::sort(series.begin(), series.end());
-  size_t n = 0;
-  for (size_t i = 0; i < series.size(); ++i) {
-    if (n > 0 && series[n - 1].first == series[i].first) {
-      series[n - 1].second += series[i].second;
-    } else {
-      series[n++] = series[i];
-    }
+  s.series.reserve(rows + rows / 16 + 64);  // the tables may grow meanwhile
+  s.histograms.reserve(hists + hists / 16 + 16);
+  for (const Worker* w : src_.workers) {
+    w->shard().series.for_each([&](uint64_t k, uint64_t c) { s.series.push_back({0, k, c}); });
+    w->shard().histograms.for_each([&](uint64_t k, const uint64_t* counts, uint64_t sum_ns) {
+      Snapshot::Histogram& h = s.histograms.emplace_back();
+      h.key = k;
+      h.sum_ns = sum_ns;
+      std::memcpy(h.counts, counts, sizeof h.counts);
+    });
   }
-  series.resize(n);
+  s.peers = src_.peers->names();
+  s.kernel = src_.kernel;
 
-  // Rows are ordered by label text (peer, direction, method, then the rest) so the output does
-  // not depend on which worker saw a peer first: rank every name once, then sort by number.
-  const auto names = src_.peers->names();
-  const std::vector<std::string> peer_names(names.begin(), names.end());
-  std::vector<uint32_t> peer_rank(peer_names.size());
+  // Rows are ordered by label text, so the output does not depend on which worker saw a peer
+  // first: rank every peer name once, then sort by number.
+  std::vector<uint32_t> peer_rank(s.peers.size());
   {
-    std::vector<uint32_t> order(peer_names.size());
+    std::vector<uint32_t> order(s.peers.size());
     for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return peer_names[x] < peer_names[y]; });
+    std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return s.peers[x] < s.peers[y]; });
     for (uint32_t r = 0; r < order.size(); ++r) peer_rank[order[r]] = r;
   }
-  static const auto kDirRank = name_ranks<kDirectionCount>([](uint8_t d) { return direction_name(static_cast<Direction>(d)); });
-  static const auto kMethodRank = name_ranks<kMethodCount>([](uint8_t m) { return method_name(static_cast<Method>(m)); });
-  static const auto kOutcomeRank =
-      name_ranks<kCallOutcomeCount>([](uint8_t o) { return call_outcome_name(static_cast<CallOutcome>(o)); });
-  // The exposition family of a key: requests, responses, retransmissions (both kinds), transactions,
-  // timeouts, calls.
-  auto family_of = [](const SeriesFields& f) -> uint64_t {
-    switch (f.family) {
-      case Family::messages: return f.code == 0 ? 0 : 1;
-      case Family::request_retransmissions:
-      case Family::response_retransmissions: return 2;
-      case Family::transactions: return 3;
-      case Family::timeouts: return 4;
-      case Family::calls: return 5;
-    }
-    return 5;
-  };
-  std::vector<std::pair<uint64_t, uint32_t>> order(series.size());
-  for (uint32_t i = 0; i < series.size(); ++i) {
-    const SeriesFields f = series_fields(series[i].first);
-    uint64_t last = f.code;  // three-digit codes sort as their text
-    if (f.family == Family::calls) last = kOutcomeRank[f.code];
-    if (f.family == Family::response_retransmissions) last = 1;  // kind "response" after "request"
-    const uint64_t pr = f.peer < peer_rank.size() ? peer_rank[f.peer] : 0;
-    order[i] = {family_of(f) << 60 | pr << 24 | uint64_t{kDirRank[static_cast<size_t>(f.direction)]} << 20 |
-                    uint64_t{kMethodRank[static_cast<size_t>(f.method)]} << 12 | last,
-                i};
-  }
-  std::sort(order.begin(), order.end());
+  auto rank_of = [&](PeerId p) -> uint64_t { return peer_rank[p < peer_rank.size() ? p : kPeerOther]; };
 
+  for (Snapshot::Series& r : s.series) {
+    const SeriesFields f = series_fields(r.key);
+    uint64_t last = f.code;  // three-digit codes sort as their text
+    if (f.family == Family::calls) last = f.code < kCallOutcomeCount ? outcome_rank()[f.code] : f.code;
+    if (f.family == Family::response_retransmissions) last = 1;  // kind "response" after "request"
+    r.order = order_of(family_of(f), rank_of(f.peer), f.direction, f.method, last);
+  }
+  // One sort puts the rows in output order and brings each key's shards together.
+  std::sort(s.series.begin(), s.series.end(),
+            [](const Snapshot::Series& a, const Snapshot::Series& b) { return a.order < b.order; });
+  size_t n = 0;
+  for (size_t i = 0; i < s.series.size(); ++i) {
+    if (n > 0 && s.series[n - 1].order == s.series[i].order) {
+      s.series[n - 1].count += s.series[i].count;
+    } else {
+      s.series[n++] = s.series[i];
+    }
+  }
+  s.series.resize(n);
+
+  // Histograms: the same, through an index (a row is 152 bytes).
+  {
+    std::vector<std::pair<uint64_t, uint32_t>> order(s.histograms.size());
+    for (uint32_t i = 0; i < order.size(); ++i) {
+      const uint64_t k = s.histograms[i].key;
+      const uint64_t fam = k >> 40 & 3;
+      order[i] = {order_of(fam, rank_of(static_cast<PeerId>(k >> 16 & 0xFFFF)), static_cast<Direction>(k >> 14 & 3),
+                           static_cast<Method>(k >> 10 & 15), stage_rank()[std::min<size_t>(k & 3, 2)]),
+                  i};
+    }
+    std::sort(order.begin(), order.end());
+    std::vector<Snapshot::Histogram> merged;
+    merged.reserve(order.size());
+    for (const auto& [o, i] : order) {
+      const Snapshot::Histogram& h = s.histograms[i];
+      if (!merged.empty() && merged.back().order == o) {
+        Snapshot::Histogram& m = merged.back();
+        for (size_t b = 0; b <= kMaxBuckets; ++b) m.counts[b] += h.counts[b];
+        m.sum_ns += h.sum_ns;
+      } else {
+        merged.push_back(h);
+        merged.back().order = o;
+      }
+    }
+    s.histograms = std::move(merged);
+  }
+
+  // Per-source counters: several capture threads may share a source name (fanout); sum them.
+  for (const SourceStats* src : src_.sources) {
+    s.sources.push_back({src->name, src->packets.get(), src->dropped_kernel.get(), src->dropped_interface.get(),
+                         src->dropped_pool.get(), src->dropped_queue.get()});
+  }
+  std::stable_sort(s.sources.begin(), s.sources.end(),
+                   [](const Snapshot::Source& a, const Snapshot::Source& b) { return a.name < b.name; });
+  n = 0;
+  for (size_t i = 0; i < s.sources.size(); ++i) {
+    Snapshot::Source& t = s.sources[i];
+    if (n > 0 && s.sources[n - 1].name == t.name) {
+      Snapshot::Source& m = s.sources[n - 1];
+      m.packets += t.packets;
+      m.kernel += t.kernel;
+      m.interface += t.interface;
+      m.pool += t.pool;
+      m.queue += t.queue;
+    } else {
+      s.sources[n++] = t;
+    }
+  }
+  s.sources.resize(n);
+
+  for (const Worker* w : src_.workers) {
+    const Shard& sh = w->shard();
+    for (size_t i = 0; i < kPathCount; ++i) s.decoded[i] += sh.decoded[i].get();
+    for (size_t i = 0; i < kParseStatusCount; ++i) s.parse_errors[i] += sh.parse_errors[i].get();
+    for (size_t i = 0; i < kSkipCount; ++i) s.skipped[i] += sh.skipped[i].get();
+    s.peer_overflow += sh.peer_overflow.get();
+    s.series_overflow += sh.series_overflow.get();
+    s.histogram_overflow += sh.histogram_overflow.get();
+    s.duplicates += sh.duplicates.get();
+
+    const TcpStats& t = w->tcp_stats();
+    for (size_t i = 0; i < kSegmentResultCount; ++i) s.segments[i] += t.segments[i].get();
+    for (size_t i = 0; i < kStreamBytesCount; ++i) s.stream_bytes[i] += t.bytes[i].get();
+    for (size_t i = 0; i < kStreamEvictionCount; ++i) s.tcp_evicted[i] += t.evicted[i].get();
+    s.tls_streams += t.tls_streams.get();
+    s.websocket_streams += t.websocket_streams.get();
+    s.tcp_streams += t.streams.load(std::memory_order_relaxed);
+    s.tcp_buffered += t.buffered.load(std::memory_order_relaxed);
+    const IpReassemblyStats& ip = w->ip_stats();
+    for (size_t i = 0; i < kFragmentEvictionCount; ++i) s.ip_evicted[i] += ip.evicted[i].get();
+    s.ip_reassembled += ip.completed.get();
+    s.ip_duplicates += ip.duplicates.get();
+    s.ip_dropped += ip.evicted_fragments.get();
+    s.ip_datagrams += ip.datagrams.load(std::memory_order_relaxed);
+    s.ip_buffered += ip.bytes.load(std::memory_order_relaxed);
+    const SctpStats& sc = w->sctp_stats();
+    for (size_t i = 0; i < kChunkEvictionCount; ++i) s.sctp_evicted[i] += sc.evicted[i].get();
+    s.sctp_chunks += sc.data_chunks.get();
+    s.sctp_in_progress += sc.in_progress.load(std::memory_order_relaxed);
+
+    const TransactionStats& tx = w->transaction_stats();
+    s.transactions_active += tx.active.load(std::memory_order_relaxed);
+    s.transactions_evicted += tx.evicted.get();
+    s.dialogs_active += tx.dialogs.load(std::memory_order_relaxed);
+    s.dialogs_full += tx.dialogs_evicted_full.get();
+    s.dialogs_expired += tx.dialogs_expired.get();
+  }
+  return s;
+}
+
+void expose(const Snapshot& s, ExpositionSink& out) {
   static const struct {
     const char* name;
     const char* help;
@@ -152,358 +252,412 @@ std::vector<MetricFamily> SipCollector::Collect() const {
       {"sip_calls_total",
        "Call attempts (INVITEs outside a dialog) by outcome: answered, busy, no_answer, rejected, cancelled, failed; by the INVITE's peer and direction."},
   };
-  std::vector<MetricFamily> out;
-  for (const auto& fam : kFamilies) out.push_back(family(fam.name, fam.help, MetricType::Counter));
   const CodeText& text = code_text();
-  static const std::string kKinds[2] = {"request", "response"};
-  for (const auto& [sort, idx] : order) {
-    const auto [key, count] = series[idx];
-    const SeriesFields f = series_fields(key);
-    MetricFamily& fam = out[sort >> 60];
-    ClientMetric m;
-    m.counter.value = static_cast<double>(count);
-    const std::string& peer = f.peer < peer_names.size() ? peer_names[f.peer] : peer_names[0];
-    const std::string dir(direction_name(f.direction));
-    const std::string method(method_name(f.method));
-    const bool code_ok = f.code >= 100 && f.code < 700;
-    switch (sort >> 60) {
-      case 0: m.label = {{"method", method}, {"peer", peer}, {"direction", dir}}; break;
-      case 1:
-      case 3:
-        if (!code_ok) continue;
-        if (sort >> 60 == 1) {
-          m.label = {{"code", text.code[f.code - 100]}, {"class", text.cls[f.code / 100 - 1]}, {"method", method},
-                     {"peer", peer}, {"direction", dir}};
-        } else {
-          m.label = {{"method", method}, {"code", text.code[f.code - 100]}, {"class", text.cls[f.code / 100 - 1]},
-                     {"peer", peer}, {"direction", dir}};
-        }
-        break;
-      case 2:
-        m.label = {{"kind", kKinds[f.family == Family::response_retransmissions]}, {"method", method}, {"peer", peer},
-                   {"direction", dir}};
-        break;
-      case 4: m.label = {{"method", method}, {"peer", peer}, {"direction", dir}}; break;
-      default:
-        m.label = {{"outcome", std::string(call_outcome_name(static_cast<CallOutcome>(f.code)))}, {"peer", peer},
-                   {"direction", dir}};
-        break;
+  auto peer_name = [&](PeerId p) -> std::string_view { return s.peers[p < s.peers.size() ? p : kPeerOther]; };
+  size_t row = 0;
+  for (uint64_t fam = 0; fam < 6; ++fam) {
+    out.family(kFamilies[fam].name, kFamilies[fam].help, MetricKind::counter);
+    for (; row < s.series.size() && s.series[row].order >> 60 == fam; ++row) {
+      const SeriesFields f = series_fields(s.series[row].key);
+      const std::string_view peer = peer_name(f.peer), dir = direction_name(f.direction),
+                             method = method_name(f.method);
+      const bool code_ok = f.code >= 100 && f.code < 700;
+      Label l[5];
+      size_t n = 0;
+      switch (fam) {
+        case 0:
+        case 4: l[n++] = {"method", method}; break;
+        case 1:
+          if (!code_ok) continue;
+          l[n++] = {"code", text.code[f.code - 100]};
+          l[n++] = {"class", text.cls[f.code / 100 - 1]};
+          l[n++] = {"method", method};
+          break;
+        case 2:
+          l[n++] = {"kind", kKinds[f.family == Family::response_retransmissions]};
+          l[n++] = {"method", method};
+          break;
+        case 3:
+          if (!code_ok) continue;
+          l[n++] = {"method", method};
+          l[n++] = {"code", text.code[f.code - 100]};
+          l[n++] = {"class", text.cls[f.code / 100 - 1]};
+          break;
+        default:
+          if (f.code >= kCallOutcomeCount) continue;
+          l[n++] = {"outcome", call_outcome_name(static_cast<CallOutcome>(f.code))};
+          break;
+      }
+      l[n++] = {"peer", peer};
+      l[n++] = {"direction", dir};
+      out.sample({l, n}, s.series[row].count);
     }
-    fam.metric.push_back(std::move(m));
-  }
-  collect_histograms(out, peer_names);
-  {
-    MetricFamily f = family("sip_exporter_build_info",
-                            "A constant 1, labelled with the version and source revision of this build.",
-                            MetricType::Gauge);
-    add_sample(f, {{"version", SIPEX_VERSION}, {"revision", SIPEX_REVISION}}, 1);
-    out.push_back(std::move(f));
-  }
-  {
-    MetricFamily f = family("sip_exporter_scan_kernel_info",
-                            "A constant 1, labelled with the SIMD kernel the SIP parser uses.", MetricType::Gauge);
-    add_sample(f, {{"kernel", src_.kernel}}, 1);
-    out.push_back(std::move(f));
   }
 
-  // Per-source counters: several capture threads may share a source name (fanout); sum them.
-  struct SourceSum {
-    uint64_t packets = 0, kernel = 0, interface = 0, pool = 0, queue = 0;
+  static const struct {
+    const char* name;
+    const char* help;
+  } kHistograms[2] = {
+      {"sip_response_latency_seconds",
+       "Time from a request's first transmission to its first provisional response (stage=first_response, "
+       "INVITE), first 180/183 (stage=ringing, INVITE: post-dial delay) and first final response "
+       "(stage=final), by method and the request's peer and direction."},
+      {"sip_call_duration_seconds", "Answered calls from the 2xx to the INVITE until the BYE, by the INVITE's peer and direction."},
   };
-  std::map<std::string, SourceSum> sources;
-  for (const SourceStats* s : src_.sources) {
-    SourceSum& t = sources[s->name];
-    t.packets += s->packets.get();
-    t.kernel += s->dropped_kernel.get();
-    t.interface += s->dropped_interface.get();
-    t.pool += s->dropped_pool.get();
-    t.queue += s->dropped_queue.get();
-  }
-  {
-    MetricFamily f = family("sip_exporter_packets_total",
-                            "Packets handed to the process by the kernel or read from a file, by source.",
-                            MetricType::Counter);
-    for (const auto& [name, t] : sources) add_sample(f, {{"source", name}}, static_cast<double>(t.packets));
-    out.push_back(std::move(f));
-  }
-  {
-    MetricFamily f = family("sip_exporter_dropped_packets_total",
-                            "Packets lost before parsing, by source and by the stage that lost them.",
-                            MetricType::Counter);
-    for (const auto& [name, t] : sources) {
-      add_sample(f, {{"source", name}, {"stage", "interface"}}, static_cast<double>(t.interface));
-      add_sample(f, {{"source", name}, {"stage", "kernel"}}, static_cast<double>(t.kernel));
-      add_sample(f, {{"source", name}, {"stage", "pool"}}, static_cast<double>(t.pool));
-      add_sample(f, {{"source", name}, {"stage", "queue"}}, static_cast<double>(t.queue));
+  row = 0;
+  for (uint64_t fam = 0; fam < 2; ++fam) {
+    out.family(kHistograms[fam].name, kHistograms[fam].help, MetricKind::histogram);
+    size_t nb = 0;
+    const double* bounds = HistogramTable::buckets(static_cast<HistogramFamily>(fam), &nb);
+    for (; row < s.histograms.size() && s.histograms[row].order >> 60 == fam; ++row) {
+      const Snapshot::Histogram& h = s.histograms[row];
+      const uint64_t k = h.key;
+      uint64_t cumulative[kMaxBuckets + 1];
+      uint64_t c = 0;
+      for (size_t b = 0; b < nb; ++b) cumulative[b] = c += h.counts[b];
+      cumulative[nb] = c + h.counts[kMaxBuckets];
+      Label l[4];
+      size_t n = 0;
+      if (fam == 0) {
+        l[n++] = {"method", method_name(static_cast<Method>(k >> 10 & 15))};
+        l[n++] = {"stage", kStages[std::min<size_t>(k & 3, 2)]};
+      }
+      l[n++] = {"peer", peer_name(static_cast<PeerId>(k >> 16 & 0xFFFF))};
+      l[n++] = {"direction", direction_name(static_cast<Direction>(k >> 14 & 3))};
+      out.histogram({l, n}, {bounds, nb}, cumulative, static_cast<double>(h.sum_ns) * 1e-9);
     }
-    out.push_back(std::move(f));
   }
 
-  uint64_t decoded[kPathCount] = {};
-  for (const Worker* w : src_.workers) {
-    for (size_t i = 0; i < kPathCount; ++i) decoded[i] += w->shard().decoded[i].get();
-  }
+  auto single = [&](const char* name, const char* help, MetricKind kind, uint64_t v) {
+    out.family(name, help, kind);
+    out.sample({}, v);
+  };
+  auto one = [&](std::string_view name, std::string_view value, uint64_t v) {
+    const Label l[1] = {{name, value}};
+    out.sample(l, v);
+  };
+  out.family("sip_exporter_build_info", "A constant 1, labelled with the version and source revision of this build.",
+             MetricKind::gauge);
   {
-    MetricFamily f = family("sip_exporter_decoded_packets_total",
-                            "Packets decoded down to a transport, by path: udp, tcp, sctp, or ip_fragment (handed to reassembly).",
-                            MetricType::Counter);
-    for (size_t i = 0; i < kPathCount; ++i) {
-      add_sample(f, {{"path", std::string(path_name(static_cast<Path>(i)))}}, static_cast<double>(decoded[i]));
+    const Label l[2] = {{"version", SIPEX_VERSION}, {"revision", SIPEX_REVISION}};
+    out.sample(l, 1);
+  }
+  out.family("sip_exporter_scan_kernel_info", "A constant 1, labelled with the SIMD kernel the SIP parser uses.",
+             MetricKind::gauge);
+  one("kernel", s.kernel, 1);
+
+  out.family("sip_exporter_packets_total", "Packets handed to the process by the kernel or read from a file, by source.",
+             MetricKind::counter);
+  for (const Snapshot::Source& src : s.sources) one("source", src.name, src.packets);
+  out.family("sip_exporter_dropped_packets_total", "Packets lost before parsing, by source and by the stage that lost them.",
+             MetricKind::counter);
+  for (const Snapshot::Source& src : s.sources) {
+    const std::pair<std::string_view, uint64_t> stages[] = {
+        {"interface", src.interface}, {"kernel", src.kernel}, {"pool", src.pool}, {"queue", src.queue}};
+    for (const auto& [stage, v] : stages) {
+      const Label l[2] = {{"source", src.name}, {"stage", stage}};
+      out.sample(l, v);
     }
-    out.push_back(std::move(f));
   }
-  uint64_t parse_errors[kParseStatusCount] = {};
-  uint64_t skipped[kSkipCount] = {};
-  uint64_t peer_overflow = 0, series_overflow = 0;
-  for (const Worker* w : src_.workers) {
-    const Shard& s = w->shard();
-    for (size_t i = 0; i < kParseStatusCount; ++i) parse_errors[i] += s.parse_errors[i].get();
-    for (size_t i = 0; i < kSkipCount; ++i) skipped[i] += s.skipped[i].get();
-    peer_overflow += s.peer_overflow.get();
-    series_overflow += s.series_overflow.get();
-  }
+  out.family("sip_exporter_decoded_packets_total",
+             "Packets decoded down to a transport, by path: udp, tcp, sctp, or ip_fragment (handed to reassembly).",
+             MetricKind::counter);
+  for (size_t i = 0; i < kPathCount; ++i) one("path", path_name(static_cast<Path>(i)), s.decoded[i]);
   {
-    MetricFamily f = family("sip_exporter_parse_errors_total",
-                            "Payloads that started like SIP but were malformed, by reason; none of them is counted as a message.",
-                            MetricType::Counter);
+    out.family("sip_exporter_parse_errors_total",
+               "Payloads that started like SIP but were malformed, by reason; none of them is counted as a message.",
+               MetricKind::counter);
     std::vector<std::pair<std::string_view, uint64_t>> rows;
     for (size_t i = 0; i < kParseStatusCount; ++i) {
       const auto st = static_cast<ParseStatus>(i);
-      if (is_parse_error(st)) rows.emplace_back(parse_status_reason(st), parse_errors[i]);
+      if (is_parse_error(st)) rows.emplace_back(parse_status_reason(st), s.parse_errors[i]);
     }
     std::sort(rows.begin(), rows.end());
-    for (const auto& [r, v] : rows) add_sample(f, {{"reason", std::string(r)}}, static_cast<double>(v));
-    out.push_back(std::move(f));
+    for (const auto& [r, v] : rows) one("reason", r, v);
   }
   {
-    MetricFamily f = family("sip_exporter_skipped_packets_total",
-                            "Packets that reached a worker but yielded no SIP message, by reason (a datagram reassembled from fragments is counted under sip_exporter_decoded_packets_total{path=\"ip_fragment\"} instead, except not_sip).",
-                            MetricType::Counter);
+    out.family("sip_exporter_skipped_packets_total",
+               "Packets that reached a worker but yielded no SIP message, by reason (a datagram reassembled from fragments is counted under sip_exporter_decoded_packets_total{path=\"ip_fragment\"} instead, except not_sip).",
+               MetricKind::counter);
     std::vector<std::pair<std::string_view, uint64_t>> rows;
     for (size_t i = 0; i < kSkipCount; ++i) {
       const auto r = static_cast<Skip>(i);
-      if (r != Skip::none && r != Skip::ip_fragment) rows.emplace_back(skip_reason(r), skipped[i]);
+      if (r != Skip::none && r != Skip::ip_fragment) rows.emplace_back(skip_reason(r), s.skipped[i]);
     }
     std::sort(rows.begin(), rows.end());
-    for (const auto& [r, v] : rows) add_sample(f, {{"reason", std::string(r)}}, static_cast<double>(v));
-    out.push_back(std::move(f));
+    for (const auto& [r, v] : rows) one("reason", r, v);
   }
-  {
-    MetricFamily f = family("sip_exporter_peer_overflow_total",
-                            "Messages labelled peer=\"other\" because the number of distinct peers reached limits.max_peers.",
-                            MetricType::Counter);
-    add_sample(f, {}, static_cast<double>(peer_overflow));
-    out.push_back(std::move(f));
-  }
-  {
-    MetricFamily f = family("sip_exporter_series_overflow_total",
-                            "Counts left out of the SIP counter families (requests, responses, retransmissions, transactions, timeouts, calls) because a worker reached limits.max_series.",
-                            MetricType::Counter);
-    add_sample(f, {}, static_cast<double>(series_overflow));
-    out.push_back(std::move(f));
-  }
-  {
-    MetricFamily f = family("sip_exporter_peers",
-                            "Peer label values allocated: \"other\", the peer map's names and the addresses seen, at most limits.max_peers besides \"other\".", MetricType::Gauge);
-    add_sample(f, {}, static_cast<double>(peer_names.size()));
-    out.push_back(std::move(f));
-  }
-  collect_reassembly(out);
-  return out;
-}
+  single("sip_exporter_peer_overflow_total",
+         "Messages labelled peer=\"other\" because the number of distinct peers reached limits.max_peers.",
+         MetricKind::counter, s.peer_overflow);
+  single("sip_exporter_series_overflow_total",
+         "Counts left out of the SIP counter families (requests, responses, retransmissions, transactions, timeouts, calls) because a worker reached limits.max_series.",
+         MetricKind::counter, s.series_overflow);
+  single("sip_exporter_peers",
+         "Peer label values allocated: \"other\", the peer map's names and the addresses seen, at most limits.max_peers besides \"other\".",
+         MetricKind::gauge, s.peers.size());
 
-void SipCollector::collect_histograms(std::vector<MetricFamily>& out, const std::vector<std::string>& peer_names) const {
-  struct Merged {
-    uint64_t counts[kMaxBuckets + 1] = {};
-    uint64_t sum_ns = 0;
+  out.family("sip_exporter_tcp_segments_total",
+             "TCP segments by what stream reassembly did with them: data (in order), retransmission (nothing new), "
+             "out_of_order (held), control (no payload).",
+             MetricKind::counter);
+  for (size_t i = 0; i < kSegmentResultCount; ++i) {
+    one("result", segment_result_name(static_cast<SegmentResult>(i)), s.segments[i]);
+  }
+  out.family("sip_exporter_stream_bytes_total",
+             "TCP stream bytes by what they turned out to be: sip, not_sip (skipped while resynchronising), tls "
+             "(encrypted, unreadable), lost (never seen, or given up).",
+             MetricKind::counter);
+  for (size_t i = 0; i < kStreamBytesCount; ++i) {
+    one("result", stream_bytes_name(static_cast<StreamBytes>(i)), s.stream_bytes[i]);
+  }
+  out.family("sip_exporter_reassembly_evictions_total",
+             "Reassembly state given up before it produced a message, by kind (ip, tcp, sctp) and reason.",
+             MetricKind::counter);
+  auto eviction = [&](std::string_view kind, std::string_view reason, uint64_t v) {
+    const Label l[2] = {{"kind", kind}, {"reason", reason}};
+    out.sample(l, v);
   };
-  std::map<uint64_t, Merged> merged;
-  for (const Worker* w : src_.workers) {
-    w->shard().histograms.for_each([&](uint64_t k, const uint64_t* counts, uint64_t sum_ns) {
-      Merged& m = merged[k];
-      for (size_t b = 0; b <= kMaxBuckets; ++b) m.counts[b] += counts[b];
-      m.sum_ns += sum_ns;
-    });
+  for (size_t i = 0; i < kFragmentEvictionCount; ++i) {
+    eviction("ip", fragment_eviction_name(static_cast<FragmentEviction>(i)), s.ip_evicted[i]);
   }
-  std::map<std::vector<std::string>, ClientMetric> latency, duration;
-  for (const auto& [k, m] : merged) {
-    const auto fam = static_cast<HistogramFamily>(k >> 40 & 3);
-    const auto peer_id = static_cast<PeerId>(k >> 16 & 0xFFFF);
-    const std::string peer = peer_id < peer_names.size() ? peer_names[peer_id] : "other";
-    const std::string dir(direction_name(static_cast<Direction>(k >> 14 & 3)));
-    const std::string method(method_name(static_cast<Method>(k >> 10 & 15)));
-    static constexpr std::string_view kStages[] = {"first_response", "ringing", "final"};
-    const std::string stage(kStages[k & 3]);
-    ClientMetric c;
-    size_t n = 0;
-    const double* bounds = HistogramTable::buckets(fam, &n);
-    uint64_t cumulative = 0;
-    for (size_t b = 0; b < n; ++b) {
-      cumulative += m.counts[b];
-      c.histogram.bucket.push_back({cumulative, bounds[b]});
-    }
-    cumulative += m.counts[kMaxBuckets];
-    c.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
-    c.histogram.sample_count = cumulative;
-    c.histogram.sample_sum = static_cast<double>(m.sum_ns) * 1e-9;
-    if (fam == HistogramFamily::response_latency) {
-      c.label = {{"method", method}, {"stage", stage}, {"peer", peer}, {"direction", dir}};
-      latency[{peer, dir, method, stage}] = std::move(c);
-    } else {
-      c.label = {{"peer", peer}, {"direction", dir}};
-      duration[{peer, dir}] = std::move(c);
-    }
+  for (size_t i = 0; i < kChunkEvictionCount; ++i) {
+    eviction("sctp", chunk_eviction_name(static_cast<ChunkEviction>(i)), s.sctp_evicted[i]);
   }
-  MetricFamily lat = family("sip_response_latency_seconds",
-                            "Time from a request's first transmission to its first provisional response (stage=first_response, "
-                            "INVITE), first 180/183 (stage=ringing, INVITE: post-dial delay) and first final response "
-                            "(stage=final), by method and the request's peer and direction.",
-                            MetricType::Histogram);
-  for (auto& [key, c] : latency) lat.metric.push_back(std::move(c));
-  out.push_back(std::move(lat));
-  MetricFamily dur = family("sip_call_duration_seconds",
-                            "Answered calls from the 2xx to the INVITE until the BYE, by the INVITE's peer and direction.",
-                            MetricType::Histogram);
-  for (auto& [key, c] : duration) dur.metric.push_back(std::move(c));
-  out.push_back(std::move(dur));
-}
-
-void SipCollector::collect_reassembly(std::vector<MetricFamily>& out) const {
-  uint64_t segments[kSegmentResultCount] = {}, bytes[kStreamBytesCount] = {};
-  uint64_t tcp_ev[kStreamEvictionCount] = {}, ip_ev[kFragmentEvictionCount] = {}, sctp_ev[kChunkEvictionCount] = {};
-  uint64_t tls = 0, ws = 0, reassembled = 0, duplicates = 0, frag_dropped = 0, chunks = 0;
-  uint64_t tcp_entries = 0, tcp_bytes = 0, ip_entries = 0, ip_bytes = 0, sctp_entries = 0;
-  for (const Worker* w : src_.workers) {
-    const TcpStats& t = w->tcp_stats();
-    for (size_t i = 0; i < kSegmentResultCount; ++i) segments[i] += t.segments[i].get();
-    for (size_t i = 0; i < kStreamBytesCount; ++i) bytes[i] += t.bytes[i].get();
-    for (size_t i = 0; i < kStreamEvictionCount; ++i) tcp_ev[i] += t.evicted[i].get();
-    tls += t.tls_streams.get();
-    ws += t.websocket_streams.get();
-    tcp_entries += t.streams.load(std::memory_order_relaxed);
-    tcp_bytes += t.buffered.load(std::memory_order_relaxed);
-    const IpReassemblyStats& ip = w->ip_stats();
-    for (size_t i = 0; i < kFragmentEvictionCount; ++i) ip_ev[i] += ip.evicted[i].get();
-    reassembled += ip.completed.get();
-    duplicates += ip.duplicates.get();
-    frag_dropped += ip.evicted_fragments.get();
-    ip_entries += ip.datagrams.load(std::memory_order_relaxed);
-    ip_bytes += ip.bytes.load(std::memory_order_relaxed);
-    const SctpStats& sc = w->sctp_stats();
-    for (size_t i = 0; i < kChunkEvictionCount; ++i) sctp_ev[i] += sc.evicted[i].get();
-    chunks += sc.data_chunks.get();
-    sctp_entries += sc.in_progress.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < kStreamEvictionCount; ++i) {
+    eviction("tcp", stream_eviction_name(static_cast<StreamEviction>(i)), s.tcp_evicted[i]);
   }
-  auto labelled = [&](const char* name, const char* help, const char* label, auto names, const uint64_t* v,
-                      size_t n) {
-    MetricFamily f = family(name, help, MetricType::Counter);
-    for (size_t i = 0; i < n; ++i) add_sample(f, {{label, std::string(names(i))}}, static_cast<double>(v[i]));
-    out.push_back(std::move(f));
-  };
-  labelled("sip_exporter_tcp_segments_total",
-           "TCP segments by what stream reassembly did with them: data (in order), retransmission (nothing new), "
-           "out_of_order (held), control (no payload).",
-           "result", [](size_t i) { return segment_result_name(static_cast<SegmentResult>(i)); }, segments,
-           kSegmentResultCount);
-  labelled("sip_exporter_stream_bytes_total",
-           "TCP stream bytes by what they turned out to be: sip, not_sip (skipped while resynchronising), tls "
-           "(encrypted, unreadable), lost (never seen, or given up).",
-           "result", [](size_t i) { return stream_bytes_name(static_cast<StreamBytes>(i)); }, bytes, kStreamBytesCount);
-  {
-    MetricFamily f = family("sip_exporter_reassembly_evictions_total",
-                            "Reassembly state given up before it produced a message, by kind (ip, tcp, sctp) and reason.",
-                            MetricType::Counter);
-    for (size_t i = 0; i < kFragmentEvictionCount; ++i) {
-      add_sample(f, {{"kind", "ip"}, {"reason", std::string(fragment_eviction_name(static_cast<FragmentEviction>(i)))}},
-                 static_cast<double>(ip_ev[i]));
-    }
-    for (size_t i = 0; i < kChunkEvictionCount; ++i) {
-      add_sample(f, {{"kind", "sctp"}, {"reason", std::string(chunk_eviction_name(static_cast<ChunkEviction>(i)))}},
-                 static_cast<double>(sctp_ev[i]));
-    }
-    for (size_t i = 0; i < kStreamEvictionCount; ++i) {
-      add_sample(f, {{"kind", "tcp"}, {"reason", std::string(stream_eviction_name(static_cast<StreamEviction>(i)))}},
-                 static_cast<double>(tcp_ev[i]));
-    }
-    out.push_back(std::move(f));
-  }
-  {
-    MetricFamily f = family("sip_exporter_reassembly_entries",
-                            "Reassembly state held now: IP datagrams in progress, TCP streams, fragmented SCTP messages.",
-                            MetricType::Gauge);
-    add_sample(f, {{"kind", "ip"}}, static_cast<double>(ip_entries));
-    add_sample(f, {{"kind", "sctp"}}, static_cast<double>(sctp_entries));
-    add_sample(f, {{"kind", "tcp"}}, static_cast<double>(tcp_entries));
-    out.push_back(std::move(f));
-  }
-  {
-    MetricFamily f = family("sip_exporter_reassembly_buffered_bytes",
-                            "Bytes held by reassembly now: IP fragment payloads, TCP buffers.", MetricType::Gauge);
-    add_sample(f, {{"kind", "ip"}}, static_cast<double>(ip_bytes));
-    add_sample(f, {{"kind", "tcp"}}, static_cast<double>(tcp_bytes));
-    out.push_back(std::move(f));
-  }
-  auto single = [&](const char* name, const char* help, uint64_t v) {
-    MetricFamily f = family(name, help, MetricType::Counter);
-    add_sample(f, {}, static_cast<double>(v));
-    out.push_back(std::move(f));
-  };
+  out.family("sip_exporter_reassembly_entries",
+             "Reassembly state held now: IP datagrams in progress, TCP streams, fragmented SCTP messages.",
+             MetricKind::gauge);
+  one("kind", "ip", s.ip_datagrams);
+  one("kind", "sctp", s.sctp_in_progress);
+  one("kind", "tcp", s.tcp_streams);
+  out.family("sip_exporter_reassembly_buffered_bytes", "Bytes held by reassembly now: IP fragment payloads, TCP buffers.",
+             MetricKind::gauge);
+  one("kind", "ip", s.ip_buffered);
+  one("kind", "tcp", s.tcp_buffered);
+  const MetricKind counter = MetricKind::counter, gauge = MetricKind::gauge;
   single("sip_exporter_tls_connections_total",
-         "TCP connections recognised as TLS: their SIP, if any, is encrypted and not counted.", tls);
-  single("sip_exporter_websocket_connections_total", "TCP connections upgraded to WebSocket (RFC 7118).", ws);
-  single("sip_exporter_ip_fragments_duplicate_total", "IP fragments that repeated one already held, ignored.", duplicates);
+         "TCP connections recognised as TLS: their SIP, if any, is encrypted and not counted.", counter, s.tls_streams);
+  single("sip_exporter_websocket_connections_total", "TCP connections upgraded to WebSocket (RFC 7118).", counter,
+         s.websocket_streams);
+  single("sip_exporter_ip_fragments_duplicate_total", "IP fragments that repeated one already held, ignored.", counter,
+         s.ip_duplicates);
   single("sip_exporter_ip_fragments_dropped_total",
-         "IP fragments thrown away with a datagram that could not be reassembled.", frag_dropped);
-  single("sip_exporter_ip_datagrams_reassembled_total", "IP datagrams completed from fragments.", reassembled);
-  single("sip_exporter_sctp_data_chunks_total", "SCTP DATA and I-DATA chunks seen.", chunks);
-
-  uint64_t txn_active = 0, txn_evicted = 0, dialogs = 0, dialogs_full = 0, dialogs_expired = 0, hist_overflow = 0,
-           mirrored = 0;
-  for (const Worker* w : src_.workers) {
-    const TransactionStats& t = w->transaction_stats();
-    txn_active += t.active.load(std::memory_order_relaxed);
-    txn_evicted += t.evicted.get();
-    dialogs += t.dialogs.load(std::memory_order_relaxed);
-    dialogs_full += t.dialogs_evicted_full.get();
-    dialogs_expired += t.dialogs_expired.get();
-    hist_overflow += w->shard().histogram_overflow.get();
-    mirrored += w->shard().duplicates.get();
-  }
-  auto gauge = [&](const char* name, const char* help, uint64_t v) {
-    MetricFamily f = family(name, help, MetricType::Gauge);
-    add_sample(f, {}, static_cast<double>(v));
-    out.push_back(std::move(f));
-  };
-  gauge("sip_exporter_transactions_active", "SIP transactions remembered now (pending, or completed and lingering).",
-        txn_active);
+         "IP fragments thrown away with a datagram that could not be reassembled.", counter, s.ip_dropped);
+  single("sip_exporter_ip_datagrams_reassembled_total", "IP datagrams completed from fragments.", counter,
+         s.ip_reassembled);
+  single("sip_exporter_sctp_data_chunks_total", "SCTP DATA and I-DATA chunks seen.", counter, s.sctp_chunks);
+  single("sip_exporter_transactions_active", "SIP transactions remembered now (pending, or completed and lingering).",
+         gauge, s.transactions_active);
   single("sip_exporter_transactions_evicted_total",
-         "SIP transactions forgotten early because the table (limits.transactions) was full.", txn_evicted);
-  gauge("sip_exporter_dialogs_active", "Answered calls awaiting their BYE now.", dialogs);
-  {
-    MetricFamily f = family("sip_exporter_dialogs_evicted_total",
-                            "Answered calls forgotten before their BYE: table_full (limits.dialogs) or timeout "
-                            "(limits.dialog_timeout_seconds).",
-                            MetricType::Counter);
-    add_sample(f, {{"reason", "table_full"}}, static_cast<double>(dialogs_full));
-    add_sample(f, {{"reason", "timeout"}}, static_cast<double>(dialogs_expired));
-    out.push_back(std::move(f));
-  }
+         "SIP transactions forgotten early because the table (limits.transactions) was full.", counter,
+         s.transactions_evicted);
+  single("sip_exporter_dialogs_active", "Answered calls awaiting their BYE now.", gauge, s.dialogs_active);
+  out.family("sip_exporter_dialogs_evicted_total",
+             "Answered calls forgotten before their BYE: table_full (limits.dialogs) or timeout "
+             "(limits.dialog_timeout_seconds).",
+             counter);
+  one("reason", "table_full", s.dialogs_full);
+  one("reason", "timeout", s.dialogs_expired);
   single("sip_exporter_duplicate_packets_total",
          "Datagrams suppressed as mirror duplicates (an identical packet seen again within limits.duplicate_window_ms).",
-         mirrored);
+         counter, s.duplicates);
   single("sip_exporter_observation_overflow_total",
          "Observations left out of the latency and duration histograms because a worker reached limits.max_histograms.",
-         hist_overflow);
+         counter, s.histogram_overflow);
 }
 
-std::string render_text(const std::vector<MetricFamily>& families) {
-  std::ostringstream o;
-  prometheus::TextSerializer().Serialize(o, families);
-  return o.str();
+namespace {
+
+// The text format as prometheus-cpp 1.0.1's TextSerializer writes it: "# HELP" (unless the help
+// is empty; the help text is not escaped) and "# TYPE" lines, then one line per sample; label
+// values escaped (\ " newline); values as printf("%.16g"), histogram counts as integers, a
+// histogram as _count, _sum, then _bucket{...,le="bound"} lines ending with le="+Inf".
+//
+// Trick: the text is written through a raw pointer into a string grown ahead of each line by
+// an upper bound of that line's length, so a line costs no per-piece capacity checks.
+class TextWriter final : public ExpositionSink {
+ public:
+  explicit TextWriter(size_t expected) : buf_(std::max<size_t>(expected, 4096), '\0'), p_(buf_.data()) {}
+
+  std::string finish() && {
+    buf_.resize(static_cast<size_t>(p_ - buf_.data()));
+    return std::move(buf_);
+  }
+
+  void family(std::string_view name, std::string_view help, MetricKind kind) override {
+    name_ = name;
+    reserve(2 * name.size() + help.size() + 32);
+    if (!help.empty()) {
+      put("# HELP ");
+      put(name);
+      put(' ');
+      put(help);
+      put('\n');
+    }
+    put("# TYPE ");
+    put(name);
+    put(kind == MetricKind::counter ? std::string_view(" counter\n")
+        : kind == MetricKind::gauge ? std::string_view(" gauge\n")
+                                    : std::string_view(" histogram\n"));
+  }
+
+  void sample(std::span<const Label> labels, uint64_t value) override {
+    reserve(name_.size() + labels_bound(labels) + kNumberBound + 4);
+    put(name_);
+    if (!labels.empty()) {
+      put('{');
+      put_labels(labels);
+      put('}');
+    }
+    put(' ');
+    put_value(value);
+    put('\n');
+  }
+
+  void histogram(std::span<const Label> labels, std::span<const double> upper, const uint64_t* cumulative,
+                 double sum) override {
+    // The labels are formatted once and copied into every line.
+    lbl_.clear();
+    for (const Label& l : labels) {
+      if (!lbl_.empty()) lbl_ += ',';
+      lbl_ += l.name;
+      lbl_ += "=\"";
+      append_label_value(lbl_, l.value);
+      lbl_ += '"';
+    }
+    const size_t line = name_.size() + lbl_.size() + 2 * kNumberBound + 24;
+    reserve(line * (upper.size() + 3));
+    const uint64_t count = cumulative[upper.size()];
+    head("_count", false);
+    put_uint(count);
+    put('\n');
+    head("_sum", false);
+    put_double(sum);
+    put('\n');
+    for (size_t b = 0; b <= upper.size(); ++b) {
+      head("_bucket", true);
+      if (b < upper.size()) {
+        put_double(upper[b]);
+      } else {
+        put("+Inf");
+      }
+      put("\"} ");
+      put_uint(cumulative[b]);
+      put('\n');
+    }
+  }
+
+ private:
+  static constexpr size_t kNumberBound = 32;  // "%.16g" of a double, or a uint64
+
+  static size_t labels_bound(std::span<const Label> labels) {
+    size_t n = 2;
+    for (const Label& l : labels) n += l.name.size() + 2 * l.value.size() + 4;
+    return n;
+  }
+  void reserve(size_t n) {
+    const size_t used = static_cast<size_t>(p_ - buf_.data());
+    if (buf_.size() - used >= n) return;
+    buf_.resize(std::max(buf_.size() * 2, used + n));
+    p_ = buf_.data() + used;
+  }
+  void put(char c) { *p_++ = c; }
+  void put(std::string_view s) {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  // name_ suffix, then the labels' opening: " " if there are none (and no le), else "{...".
+  void head(std::string_view suffix, bool le) {
+    put(name_);
+    put(suffix);
+    if (lbl_.empty() && !le) {
+      put(' ');
+      return;
+    }
+    put('{');
+    put(lbl_);
+    if (le) {
+      if (!lbl_.empty()) put(',');
+      put("le=\"");
+    } else {
+      put("} ");
+    }
+  }
+  void put_labels(std::span<const Label> labels) {
+    bool first = true;
+    for (const Label& l : labels) {
+      if (!first) put(',');
+      first = false;
+      put(l.name);
+      put("=\"");
+      for (const char c : l.value) {
+        if (c == '\\' || c == '"') {
+          *p_++ = '\\';
+          *p_++ = c;
+        } else if (c == '\n') {
+          *p_++ = '\\';
+          *p_++ = 'n';
+        } else {
+          *p_++ = c;
+        }
+      }
+      put('"');
+    }
+  }
+  void put_uint(uint64_t v) { p_ = std::to_chars(p_, p_ + kNumberBound, v).ptr; }
+  // A count as prometheus-cpp prints a counter or gauge: the double it converts to, "%.16g".
+  // Below 2^53 that is the integer's own digits (at most 16 of them).
+  void put_value(uint64_t v) {
+    if (v < (uint64_t{1} << 53)) {
+      put_uint(v);
+    } else {
+      put_double(static_cast<double>(v));
+    }
+  }
+  void put_double(double v) {
+    if (std::isnan(v)) {
+      put("Nan");
+    } else if (std::isinf(v)) {
+      put(v < 0 ? "-Inf" : "+Inf");
+    } else {
+      p_ = std::to_chars(p_, p_ + kNumberBound, v, std::chars_format::general, 16).ptr;
+    }
+  }
+
+  std::string buf_;
+  char* p_;
+  std::string_view name_;
+  std::string lbl_;
+};
+
+}  // namespace
+
+void append_label_value(std::string& out, std::string_view v) {
+  for (const char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
 }
 
-void write_metrics(const prometheus::Collectable& c, const std::string& path) {
-  const std::string text = render_text(c.Collect());
+std::string render_text(const Snapshot& s) {
+  // About 120 bytes a series line (20 lines a histogram) plus 16 kB of the rest: one allocation
+  // in the common case.
+  TextWriter w(s.series.size() * 128 + s.histograms.size() * 20 * 140 + 16384);
+  expose(s, w);
+  return std::move(w).finish();
+}
+
+void write_metrics(const SipCollector& c, const std::string& path) {
+  const std::string text = render_text(c.collect());
   if (path == "-") {
     std::cout << text << std::flush;
     if (!std::cout) throw std::runtime_error("cannot write metrics to stdout");

@@ -1,7 +1,12 @@
 #include "sipex/web.hpp"
 
 #include <crypt.h>
+#include <strings.h>
 
+#include <civetweb.h>
+#include <zlib.h>
+
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -84,9 +89,109 @@ bool bcrypt_matches(const std::string& password, const std::string& hash) {
   return out != nullptr && out[0] != '*' && constant_time_equal(out, hash);
 }
 
+bool accepts_gzip(const char* accept_encoding) {
+  if (accept_encoding == nullptr) return false;
+  // Codings are comma-separated, each "name[;q=value]"; q=0 (0, 0.0, 0.00 ...) refuses.
+  for (std::string_view rest(accept_encoding); !rest.empty();) {
+    const size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    auto trim = [](std::string_view v) {
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      return v;
+    };
+    const size_t semi = item.find(';');
+    const std::string_view coding = trim(item.substr(0, semi));
+    if (!(coding.size() == 4 && strncasecmp(coding.data(), "gzip", 4) == 0) &&
+        !(coding.size() == 6 && strncasecmp(coding.data(), "x-gzip", 6) == 0)) {
+      continue;
+    }
+    if (semi == std::string_view::npos) return true;
+    std::string_view q = trim(item.substr(semi + 1));
+    if (q.size() < 2 || (q[0] != 'q' && q[0] != 'Q') || q[1] != '=') return true;
+    q.remove_prefix(2);
+    return q.find_first_not_of("0.") != std::string_view::npos || q.empty();
+  }
+  return false;
+}
+
+std::string gzip_compress(std::string_view text) {
+  z_stream zs{};
+  // 16 + MAX_WBITS: a gzip header and trailer around the deflate stream.
+  if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+    throw std::runtime_error("gzip: deflateInit2 failed");
+  }
+  std::string out(deflateBound(&zs, static_cast<uLong>(text.size())), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  zs.avail_in = static_cast<uInt>(text.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&zs, Z_FINISH);  // one call: the output has deflateBound's room
+  const size_t n = zs.total_out;
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) throw std::runtime_error("gzip: deflate failed");
+  out.resize(n);
+  return out;
+}
+
+bool parse_basic_auth(const char* authorization, std::string& user, std::string& password) {
+  if (authorization == nullptr || strncasecmp(authorization, "Basic ", 6) != 0) return false;
+  std::string_view b64(authorization + 6);
+  while (!b64.empty() && b64.front() == ' ') b64.remove_prefix(1);
+  while (!b64.empty() && (b64.back() == ' ' || b64.back() == '=')) b64.remove_suffix(1);
+  std::string decoded;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (const char c : b64) {
+    int v;
+    if (c >= 'A' && c <= 'Z') {
+      v = c - 'A';
+    } else if (c >= 'a' && c <= 'z') {
+      v = c - 'a' + 26;
+    } else if (c >= '0' && c <= '9') {
+      v = c - '0' + 52;
+    } else if (c == '+') {
+      v = 62;
+    } else if (c == '/') {
+      v = 63;
+    } else {
+      return false;
+    }
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      decoded += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  if (bits >= 6) return false;  // a lone sixth character cannot end a quantum
+  const size_t colon = decoded.find(':');
+  if (colon == std::string::npos) return false;
+  user = decoded.substr(0, colon);
+  password = decoded.substr(colon + 1);
+  return true;
+}
+
+namespace {
+
+// civetweb reports why mg_start failed through log_message on the calling thread; later
+// messages (a client's bad request, say) are dropped, as the Exposer dropped them.
+thread_local std::string* start_errors = nullptr;
+
+int log_message(const mg_connection*, const char* message) {
+  if (start_errors != nullptr) {
+    if (!start_errors->empty()) *start_errors += "; ";
+    *start_errors += message;
+  }
+  return 1;
+}
+
+}  // namespace
+
 WebEndpoint::WebEndpoint(const std::string& address, const std::string& path, const WebConfig& cfg,
-                         const std::string& allow_from, std::shared_ptr<prometheus::Collectable> collectable)
-    : users_(cfg.users) {
+                         const std::string& allow_from, std::shared_ptr<const SipCollector> collector)
+    : users_(cfg.users), collector_(std::move(collector)) {
   // node_exporter style ":9573" means every address; civetweb wants a bare port for that.
   const std::string port = (!address.empty() && address[0] == ':') ? address.substr(1) : address;
   if (port.find('[') != std::string::npos) {
@@ -104,12 +209,79 @@ WebEndpoint::WebEndpoint(const std::string& address, const std::string& path, co
     options.push_back("access_control_list");
     options.push_back(access_control_list(allow_from));
   }
-  exposer_ = std::make_unique<prometheus::Exposer>(options);
-  exposer_->RegisterCollectable(collectable, path);
-  if (!users_.empty()) {
-    exposer_->RegisterAuth([this](const std::string& u, const std::string& p) { return authenticate(u, p); },
-                           "sip_exporter", path);
+  std::vector<const char*> argv;
+  for (const std::string& o : options) argv.push_back(o.c_str());
+  argv.push_back(nullptr);
+
+  static const unsigned features = mg_init_library(0);  // once per process, before any mg_start
+  (void)features;
+  mg_callbacks callbacks{};
+  callbacks.log_message = log_message;
+  std::string errors;
+  start_errors = &errors;
+  ctx_ = mg_start(&callbacks, this, argv.data());
+  start_errors = nullptr;
+  if (ctx_ == nullptr) {
+    throw std::runtime_error("--web.listen-address " + address + ": cannot serve" +
+                             (errors.empty() ? std::string() : ": " + errors));
   }
+  mg_set_request_handler(ctx_, path.c_str(), &WebEndpoint::handle, this);
+}
+
+WebEndpoint::~WebEndpoint() {
+  if (ctx_ != nullptr) mg_stop(ctx_);
+}
+
+std::vector<int> WebEndpoint::ports() const {
+  mg_server_port p[8];
+  const int n = mg_get_server_ports(ctx_, 8, p);
+  std::vector<int> out;
+  for (int i = 0; i < n; ++i) out.push_back(p[i].port);
+  return out;
+}
+
+// Runs on a civetweb thread. Returns the HTTP status for civetweb's log, or 0 to let civetweb
+// answer (404) a method other than GET, as the Exposer did.
+int WebEndpoint::handle(mg_connection* conn, void* self_ptr) {
+  auto* self = static_cast<WebEndpoint*>(self_ptr);
+  const mg_request_info* req = mg_get_request_info(conn);
+  if (req == nullptr || req->request_method == nullptr || std::strcmp(req->request_method, "GET") != 0) return 0;
+  if (!self->users_.empty()) {
+    std::string user, password;
+    if (!parse_basic_auth(mg_get_header(conn, "Authorization"), user, password) ||
+        !self->authenticate(user, password)) {
+      mg_printf(conn,
+                "HTTP/1.1 401 Unauthorized\r\n"
+                "WWW-Authenticate: Basic realm=\"sip_exporter\"\r\n"
+                "Connection: close\r\n"
+                "Content-Length: 0\r\n\r\n");
+      return 401;
+    }
+  }
+  std::string body;
+  try {
+    body = render_text(self->collector_->collect());
+    if (accepts_gzip(mg_get_header(conn, "Accept-Encoding"))) {
+      body = gzip_compress(body);
+      mg_printf(conn,
+                "HTTP/1.1 200 OK\r\n"
+                "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                "Content-Encoding: gzip\r\n"
+                "Content-Length: %zu\r\n\r\n",
+                body.size());
+    } else {
+      mg_printf(conn,
+                "HTTP/1.1 200 OK\r\n"
+                "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                "Content-Length: %zu\r\n\r\n",
+                body.size());
+    }
+  } catch (const std::exception&) {  // out of memory, or zlib: no partial exposition
+    mg_printf(conn, "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    return 500;
+  }
+  mg_write(conn, body.data(), body.size());
+  return 200;
 }
 
 bool WebEndpoint::authenticate(const std::string& user, const std::string& password) {

@@ -1,13 +1,16 @@
-// Exposition: a prometheus-cpp Collectable that merges the workers' shards at scrape time
-// (DESIGN section 2: Family::Add is never called per packet), and the --metrics.out writer.
+// Exposition (DESIGN section 2): at scrape time SipCollector merges the workers' shards into a
+// Snapshot, the one collection step, which also puts every sample in output order; expose()
+// walks a Snapshot family by family, sample by sample, into an ExpositionSink; render_text()
+// is the sink that writes the Prometheus text format (0.0.4) into one string, byte for byte what
+// prometheus-cpp 1.0.1's TextSerializer writes for the same families. Label strings exist only
+// here, and only as views while a sample is written.
 #pragma once
 
-#include <memory>
+#include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
-
-#include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
 
 #include "sipex/aggregate.hpp"
 #include "sipex/capture.hpp"
@@ -15,7 +18,8 @@
 
 namespace sipex {
 
-// What the scrape reads. The pointed-to objects must outlive the collector; they are only read.
+// What the scrape reads. The pointed-to objects must outlive the collector and every Snapshot it
+// returns; they are only read.
 struct MetricSources {
   std::vector<const Worker*> workers;
   std::vector<const SourceStats*> sources;
@@ -23,24 +27,93 @@ struct MetricSources {
   std::string kernel;  // active SIMD kernel name
 };
 
-// Thread-safe: Collect() may run on any thread, concurrently with the workers and with itself.
-// Samples are sorted by their label values, so equal counts render as identical text.
-class SipCollector : public prometheus::Collectable {
+// The merged state of every source at one instant. Plain numbers but for the label text it views
+// (peer names in the PeerRegistry, source names in the SourceStats): valid while those live.
+struct Snapshot {
+  // One series of the SIP counter families (requests, responses, retransmissions, transactions,
+  // timeouts, calls), summed over workers. `order` is the output position: family, then the
+  // label texts peer, direction, method, then code / kind / outcome, as ranks.
+  struct Series {
+    uint64_t order;
+    uint64_t key;  // series_key()
+    uint64_t count;
+  };
+  // One histogram series, summed over workers; `order` as for Series (peer, direction, method,
+  // stage).
+  struct Histogram {
+    uint64_t order;
+    uint64_t key;  // HistogramTable::key()
+    uint64_t sum_ns;
+    uint64_t counts[kMaxBuckets + 1];  // per bucket, not cumulative; [kMaxBuckets] is +Inf
+  };
+  struct Source {
+    std::string_view name;
+    uint64_t packets, kernel, interface, pool, queue;
+  };
+  std::vector<Series> series;        // sorted by order, one entry per key
+  std::vector<Histogram> histograms; // sorted by order, one entry per key
+  std::span<const std::string> peers;  // label values by PeerId; every id in a key is inside
+  std::string_view kernel;
+  std::vector<Source> sources;       // sorted by name; capture threads sharing a name summed
+
+  uint64_t decoded[kPathCount] = {};
+  uint64_t skipped[kSkipCount] = {};
+  uint64_t parse_errors[kParseStatusCount] = {};
+  uint64_t peer_overflow = 0, series_overflow = 0, histogram_overflow = 0, duplicates = 0;
+
+  uint64_t segments[kSegmentResultCount] = {}, stream_bytes[kStreamBytesCount] = {};
+  uint64_t tcp_evicted[kStreamEvictionCount] = {}, ip_evicted[kFragmentEvictionCount] = {},
+           sctp_evicted[kChunkEvictionCount] = {};
+  uint64_t tls_streams = 0, websocket_streams = 0, ip_reassembled = 0, ip_duplicates = 0, ip_dropped = 0,
+           sctp_chunks = 0;
+  uint64_t tcp_streams = 0, tcp_buffered = 0, ip_datagrams = 0, ip_buffered = 0, sctp_in_progress = 0;
+  uint64_t transactions_active = 0, transactions_evicted = 0, dialogs_active = 0, dialogs_full = 0,
+           dialogs_expired = 0;
+};
+
+// Merges the sources' counters. Thread-safe: collect() may run on any thread, concurrently with
+// the workers (it reads their shards with atomic loads and takes no lock they take) and with
+// itself. Costs O(series + peers), allocates only the Snapshot.
+class SipCollector {
  public:
   explicit SipCollector(MetricSources src) : src_(std::move(src)) {}
-  std::vector<prometheus::MetricFamily> Collect() const override;
+  Snapshot collect() const;
 
  private:
-  void collect_reassembly(std::vector<prometheus::MetricFamily>& out) const;
-  void collect_histograms(std::vector<prometheus::MetricFamily>& out, const std::vector<std::string>& peer_names) const;
   MetricSources src_;
 };
 
-// The Prometheus text format of `families`, as /metrics serves it.
-std::string render_text(const std::vector<prometheus::MetricFamily>& families);
+// One label of a sample; the views are valid during the call they are passed in.
+struct Label {
+  std::string_view name;
+  std::string_view value;
+};
+enum class MetricKind : uint8_t { counter, gauge, histogram };
 
-// Writes render_text(c.Collect()) to `path` ("-" = stdout). Throws std::runtime_error.
-void write_metrics(const prometheus::Collectable& c, const std::string& path);
+// Receives expose()'s output: each family, then its samples, in output order.
+class ExpositionSink {
+ public:
+  virtual ~ExpositionSink() = default;
+  virtual void family(std::string_view name, std::string_view help, MetricKind kind) = 0;
+  // A sample of a counter or gauge family (every value this exporter has is a count).
+  virtual void sample(std::span<const Label> labels, uint64_t value) = 0;
+  // A sample of a histogram family: `cumulative` has one count per `upper` bound and then the
+  // +Inf bucket's, which is the sample count.
+  virtual void histogram(std::span<const Label> labels, std::span<const double> upper, const uint64_t* cumulative,
+                         double sum) = 0;
+};
+
+// Writes every family of `s` to `out`: the SIP families, then the exporter's own.
+void expose(const Snapshot& s, ExpositionSink& out);
+
+// The Prometheus text format of `s`, as /metrics serves it.
+std::string render_text(const Snapshot& s);
+
+// Appends `v` as a label value is written inside the quotes: \ " and newline escaped.
+void append_label_value(std::string& out, std::string_view v);
+
+// Writes render_text(c.collect()) to `path` ("-" = stdout). Throws std::runtime_error.
+void write_metrics(const SipCollector& c, const std::string& path);
 
 // "1xx".."6xx" for a code in 100..699.
 std::string code_class(uint16_t code);

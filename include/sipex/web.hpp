@@ -1,6 +1,8 @@
-// The HTTP endpoint: prometheus-cpp's Exposer serving the collector, optionally protected by
-// basic authentication (a --web.config.file in the Prometheus exporter-toolkit format, bcrypt
-// hashes checked with libcrypt) and an address allow-list (civetweb's access_control_list).
+// The HTTP endpoint: civetweb serving render_text() of the collector, gzip'd when the client
+// accepts it, optionally protected by basic authentication (a --web.config.file in the
+// Prometheus exporter-toolkit format, bcrypt hashes checked with libcrypt) and an address
+// allow-list (civetweb's access_control_list). civetweb is used directly, not through
+// prometheus-cpp's Exposer, because the Exposer always serialises with its own TextSerializer.
 // TLS is not served in-process: Debian 12's civetweb cannot load OpenSSL 3 (NOTES), so
 // deploy/tls/ ships a TLS front for the loopback listener instead.
 #pragma once
@@ -10,10 +12,13 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include <prometheus/collectable.h>
-#include <prometheus/exposer.h>
+#include "sipex/metrics.hpp"
+
+struct mg_context;
+struct mg_connection;
 
 namespace sipex {
 
@@ -40,16 +45,33 @@ std::string access_control_list(const std::string& allow_from);
 // Whether `password` matches the bcrypt `hash` (crypt(3)); constant-time on the result.
 bool bcrypt_matches(const std::string& password, const std::string& hash);
 
-// Serves `collectable` at `path` on `address` (node_exporter style ":9573" or "host:port").
-// Construction binds the port; throws std::runtime_error with a one-line message on failure.
-// Thread-safe afterwards: civetweb's threads call the collector and the authentication check.
+// Whether an Accept-Encoding header value accepts gzip: a "gzip" (or "x-gzip") coding whose q is
+// not 0. Null (no header) does not.
+bool accepts_gzip(const char* accept_encoding);
+
+// `text` as one gzip member (RFC 1952), compressed at zlib's fastest level. Throws
+// std::runtime_error if zlib fails.
+std::string gzip_compress(std::string_view text);
+
+// The user name and password of an "Authorization: Basic ..." header value; false if it is
+// missing, another scheme, bad base64 or has no ':'.
+bool parse_basic_auth(const char* authorization, std::string& user, std::string& password);
+
+// Serves render_text(collector.collect()) at `path` (and below it) on `address` (node_exporter
+// style ":9573" or "host:port") for GET requests, with civetweb's threads (two). Construction
+// binds the port; throws std::runtime_error with a one-line message on failure. Thread-safe
+// afterwards; the destructor stops the server and waits for its threads.
 class WebEndpoint {
  public:
   WebEndpoint(const std::string& address, const std::string& path, const WebConfig& cfg,
-              const std::string& allow_from, std::shared_ptr<prometheus::Collectable> collectable);
-  std::vector<int> ports() const { return exposer_->GetListeningPorts(); }
+              const std::string& allow_from, std::shared_ptr<const SipCollector> collector);
+  ~WebEndpoint();
+  WebEndpoint(const WebEndpoint&) = delete;
+  WebEndpoint& operator=(const WebEndpoint&) = delete;
+  std::vector<int> ports() const;
 
  private:
+  static int handle(mg_connection* conn, void* self);
   bool authenticate(const std::string& user, const std::string& password);
 
   std::map<std::string, std::string> users_;
@@ -58,7 +80,8 @@ class WebEndpoint {
   // The last password that matched each user's hash: bcrypt costs tens of milliseconds a check,
   // and Prometheus sends the same credentials every scrape.
   std::map<std::string, std::string> verified_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<const SipCollector> collector_;
+  mg_context* ctx_ = nullptr;
 };
 
 }  // namespace sipex

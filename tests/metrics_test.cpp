@@ -1,0 +1,371 @@
+// The exposition: collect() merges worker state into a Snapshot, render_text() writes it. The
+// oracle is prometheus-cpp itself: the same expose() walk turned into prometheus::MetricFamily
+// values and serialised by its TextSerializer must give the same bytes as render_text().
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include "frames.hpp"
+#include "sipex/metrics.hpp"
+#include "sipex/worker.hpp"
+
+namespace sipex {
+namespace {
+
+using namespace test;
+
+// Builds prometheus-cpp's model of the exposition from expose()'s calls.
+class FamilySink final : public ExpositionSink {
+ public:
+  std::vector<prometheus::MetricFamily> families;
+
+  void family(std::string_view name, std::string_view help, MetricKind kind) override {
+    prometheus::MetricFamily f;
+    f.name = name;
+    f.help = help;
+    f.type = kind == MetricKind::counter ? prometheus::MetricType::Counter
+             : kind == MetricKind::gauge ? prometheus::MetricType::Gauge
+                                         : prometheus::MetricType::Histogram;
+    families.push_back(std::move(f));
+  }
+  void sample(std::span<const Label> labels, uint64_t value) override {
+    prometheus::ClientMetric m = metric(labels);
+    if (families.back().type == prometheus::MetricType::Counter) {
+      m.counter.value = static_cast<double>(value);
+    } else {
+      m.gauge.value = static_cast<double>(value);
+    }
+    families.back().metric.push_back(std::move(m));
+  }
+  void histogram(std::span<const Label> labels, std::span<const double> upper, const uint64_t* cumulative,
+                 double sum) override {
+    prometheus::ClientMetric m = metric(labels);
+    for (size_t b = 0; b < upper.size(); ++b) m.histogram.bucket.push_back({cumulative[b], upper[b]});
+    m.histogram.bucket.push_back({cumulative[upper.size()], std::numeric_limits<double>::infinity()});
+    m.histogram.sample_count = cumulative[upper.size()];
+    m.histogram.sample_sum = sum;
+    families.back().metric.push_back(std::move(m));
+  }
+
+ private:
+  static prometheus::ClientMetric metric(std::span<const Label> labels) {
+    prometheus::ClientMetric m;
+    for (const Label& l : labels) m.label.push_back({std::string(l.name), std::string(l.value)});
+    return m;
+  }
+};
+
+std::string oracle(const Snapshot& s) {
+  FamilySink sink;
+  expose(s, sink);
+  std::ostringstream o;
+  prometheus::TextSerializer().Serialize(o, sink.families);
+  return o.str();
+}
+
+// ---- worker state ----------------------------------------------------------------------------
+
+std::string request(const std::string& method, const std::string& branch, const std::string& call, int cseq,
+                    const std::string& to_tag = "") {
+  return method + " sip:b@example.net SIP/2.0\r\nVia: SIP/2.0/UDP h.example.net;branch=z9hG4bK" + branch +
+         "\r\nFrom: <sip:a@example.net>;tag=f" + call + "\r\nTo: <sip:b@example.net>" +
+         (to_tag.empty() ? "" : ";tag=" + to_tag) + "\r\nCall-ID: " + call + "\r\nCSeq: " + std::to_string(cseq) +
+         " " + method + "\r\nContent-Length: 0\r\n\r\n";
+}
+
+std::string response(int code, const std::string& method, const std::string& branch, const std::string& call,
+                     int cseq, const std::string& to_tag = "t1") {
+  return "SIP/2.0 " + std::to_string(code) + " Reason\r\nVia: SIP/2.0/UDP h.example.net;branch=z9hG4bK" + branch +
+         "\r\nFrom: <sip:a@example.net>;tag=f" + call + "\r\nTo: <sip:b@example.net>;tag=" + to_tag +
+         "\r\nCall-ID: " + call + "\r\nCSeq: " + std::to_string(cseq) + " " + method + "\r\nContent-Length: 0\r\n\r\n";
+}
+
+Bytes tcp(uint16_t sport, uint16_t dport, uint32_t seq, const std::string& payload) {
+  Bytes b;
+  put16(b, sport);
+  put16(b, dport);
+  for (int i = 3; i >= 0; --i) b.push_back(static_cast<uint8_t>(seq >> (8 * i)));
+  for (int i = 0; i < 4; ++i) b.push_back(0);  // ack
+  b.push_back(0x50);                           // data offset 5 words
+  b.push_back(0x18);                           // PSH ACK
+  put16(b, 65535);
+  put16(b, 0);
+  put16(b, 0);
+  append(b, payload);
+  return b;
+}
+
+// Three workers sharing a peer registry whose names need escaping, fed calls, registrations,
+// retransmissions, timeouts, non-SIP, malformed SIP, IP fragments and TCP; two of them see the
+// same keys, so the merge matters. Four sources, two of which share a name.
+class WorkerState {
+ public:
+  explicit WorkerState(bool swap_workers = false) {
+    cfg_ = parse_config(
+        "home_networks: [203.0.113.0/24]\n"
+        "peers:\n"
+        "  'carrier \"a\"': [198.51.100.0/28]\n"
+        "  'back\\slash': [198.51.100.16/28]\n"
+        "  \"new\\nline\": [198.51.100.32/28]\n"
+        "  zeta: [198.51.100.48/28]\n"
+        "limits: {max_peers: 9}\n",
+        "metrics_test.yaml");
+    reg_ = std::make_unique<PeerRegistry>(cfg_);
+    for (int i = 0; i < 3; ++i) workers_.push_back(std::make_unique<Worker>(queue_, pool_, *reg_, cfg_));
+    const char* peers[] = {"198.51.100.1", "198.51.100.17", "198.51.100.33", "198.51.100.49", "192.0.2.7",
+                           "192.0.2.30",   "10.1.2.3",      "192.0.2.200",   "192.0.2.9",     "172.16.5.5",
+                           "192.0.2.77",   "2001:db8::5"};
+    int64_t t = 1'000'000'000;
+    for (size_t p = 0; p < std::size(peers); ++p) {
+      const size_t w = (swap_workers ? std::size(peers) - p : p) % 2;  // worker 2 gets the shared flows
+      traffic(*workers_[w], peers[p], "p" + std::to_string(p), t);
+    }
+    // The same flows in two workers: equal keys in both shards.
+    for (int w : {0, 2}) traffic(*workers_[static_cast<size_t>(w)], "192.0.2.7", "shared", t);
+    // Something after every timer: unanswered requests time out, calls left open stay open.
+    for (auto& w : workers_) send(*w, ipv4("192.0.2.250", "203.0.113.1", 17, udp(9, 9, "not sip at all")), t + 200'000'000'000);
+
+    const char* names[] = {"eth0", "eth0", "/tmp/a \"quoted\" b\\c.pcap", "line\nbreak.pcap"};
+    for (size_t i = 0; i < std::size(names); ++i) {
+      auto& s = sources_.emplace_back(std::make_unique<SourceStats>(names[i]));
+      s->packets.bump(1000 * (i + 1));
+      s->dropped_kernel.bump(i);
+      s->dropped_interface.bump(2 * i);
+      s->dropped_pool.bump(3 * i);
+      s->dropped_queue.bump(i == 1 ? 7 : 0);
+    }
+  }
+
+  MetricSources sources() const {
+    MetricSources m;
+    for (const auto& w : workers_) m.workers.push_back(w.get());
+    for (const auto& s : sources_) m.sources.push_back(s.get());
+    m.peers = reg_.get();
+    m.kernel = "test\"kernel";
+    return m;
+  }
+
+ private:
+  void send(Worker& w, const Bytes& ip, int64_t ts) {
+    const Bytes f = ethernet(ip[0] >> 4 == 6 ? 0x86DD : 0x0800, ip);
+    w.process(1, f.data(), static_cast<uint32_t>(f.size()), ts);
+  }
+  void sip(Worker& w, const std::string& from, const std::string& to, const std::string& text, int64_t& t) {
+    t += 7'000'000 + static_cast<int64_t>(text.size()) * 1000;  // ms apart, varied
+    const bool v6 = from.find(':') != std::string::npos || to.find(':') != std::string::npos;
+    send(w, v6 ? ipv6(from.c_str(), to.c_str(), 17, udp(5060, 5060, text))
+               : ipv4(from.c_str(), to.c_str(), 17, udp(5060, 5060, text)),
+         t);
+  }
+
+  void traffic(Worker& w, const std::string& peer, const std::string& id, int64_t& t) {
+    const bool v6 = peer.find(':') != std::string::npos;
+    const std::string home = v6 ? "2001:db8::1" : "203.0.113.10";
+    // An answered call, then its BYE.
+    sip(w, peer, home, request("INVITE", id + "i1", id + "c1", 1), t);
+    sip(w, home, peer, response(100, "INVITE", id + "i1", id + "c1", 1, ""), t);
+    sip(w, home, peer, response(180, "INVITE", id + "i1", id + "c1", 1), t);
+    sip(w, home, peer, response(200, "INVITE", id + "i1", id + "c1", 1), t);
+    sip(w, peer, home, request("ACK", id + "a1", id + "c1", 1, "t1"), t);
+    t += 42'000'000'000;
+    sip(w, peer, home, request("BYE", id + "b1", id + "c1", 2, "t1"), t);
+    sip(w, home, peer, response(200, "BYE", id + "b1", id + "c1", 2), t);
+    // Busy, with the request and the final response retransmitted.
+    sip(w, peer, home, request("INVITE", id + "i2", id + "c2", 1), t);
+    sip(w, peer, home, request("INVITE", id + "i2", id + "c2", 1), t);
+    sip(w, home, peer, response(486, "INVITE", id + "i2", id + "c2", 1), t);
+    sip(w, home, peer, response(486, "INVITE", id + "i2", id + "c2", 1), t);
+    sip(w, peer, home, request("ACK", id + "i2", id + "c2", 1, "t1"), t);
+    // Outbound: rejected by the peer, and one that rings and is cancelled.
+    sip(w, home, peer, request("INVITE", id + "o1", id + "c3", 1), t);
+    sip(w, peer, home, response(603, "INVITE", id + "o1", id + "c3", 1), t);
+    sip(w, home, peer, request("INVITE", id + "o2", id + "c4", 1), t);
+    sip(w, peer, home, response(183, "INVITE", id + "o2", id + "c4", 1), t);
+    sip(w, peer, home, response(487, "INVITE", id + "o2", id + "c4", 1), t);
+    // Registration with a challenge; an OPTIONS and an INVITE nobody answers; an unknown method.
+    sip(w, peer, home, request("REGISTER", id + "r1", id + "c5", 1), t);
+    sip(w, home, peer, response(401, "REGISTER", id + "r1", id + "c5", 1), t);
+    sip(w, peer, home, request("REGISTER", id + "r2", id + "c5", 2), t);
+    sip(w, home, peer, response(200, "REGISTER", id + "r2", id + "c5", 2), t);
+    sip(w, peer, home, request("OPTIONS", id + "q1", id + "c6", 1), t);
+    sip(w, peer, home, request("INVITE", id + "i3", id + "c7", 1), t);
+    sip(w, home, peer, response(180, "INVITE", id + "i3", id + "c7", 1), t);
+    sip(w, peer, home, request("FROBNICATE", id + "x1", id + "c8", 1), t);
+    sip(w, home, peer, response(699, "FROBNICATE", id + "x1", id + "c8", 1), t);
+    // Between two outside addresses (neither home): the sender is the peer, direction unknown.
+    if (!v6) sip(w, peer, "192.0.2.254", request("MESSAGE", id + "m1", id + "c9", 1), t);
+    // Not SIP; SIP with a bad status code.
+    send(w, ipv4("192.0.2.250", "203.0.113.1", 17, udp(5060, 5060, "hello")), t);
+    send(w, ipv4("192.0.2.250", "203.0.113.1", 17, udp(5060, 5060, "SIP/2.0 99 Nope\r\n\r\n")), t);
+    if (v6) return;
+    // An INVITE in two IPv4 fragments, the first one twice (a duplicate), the second one again
+    // after the datagram is complete (the start of one that times out).
+    const Bytes l4 = udp(5060, 5060, request("INVITE", id + "f1", id + "c10", 1));
+    const Bytes first(l4.begin(), l4.begin() + 48), second(l4.begin() + 48, l4.end());
+    send(w, ipv4(peer.c_str(), home.c_str(), 17, first, 0x2000), t += 1000);
+    send(w, ipv4(peer.c_str(), home.c_str(), 17, first, 0x2000), t += 1000);
+    send(w, ipv4(peer.c_str(), home.c_str(), 17, second, 6), t += 1000);
+    send(w, ipv4(peer.c_str(), home.c_str(), 17, second, 6), t += 1000);
+    // A request over TCP, in two segments.
+    const std::string m = request("SUBSCRIBE", id + "s1", id + "c11", 1);
+    send(w, ipv4(peer.c_str(), home.c_str(), 6, tcp(40000, 5060, 1000, m.substr(0, 30))), t += 1000);
+    send(w, ipv4(peer.c_str(), home.c_str(), 6, tcp(40000, 5060, 1030, m.substr(30))), t += 1000);
+  }
+
+  Config cfg_;
+  std::unique_ptr<PeerRegistry> reg_;
+  BatchPool pool_{1, 1};
+  BatchQueue queue_{1};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<SourceStats>> sources_;
+};
+
+TEST(MetricsTest, text_equals_prometheus_cpp_for_varied_worker_state) {
+  const WorkerState state;
+  const SipCollector collector(state.sources());
+  const Snapshot snap = collector.collect();
+  const std::string text = render_text(snap);
+  EXPECT_EQ(text, oracle(snap));
+
+  // The state is as varied as intended (each of these is a line the oracle also wrote).
+  for (const char* line : {
+           "sip_requests_total{method=\"INVITE\",peer=\"carrier \\\"a\\\"\",direction=\"inbound\"} 5\n",
+           "sip_requests_total{method=\"INVITE\",peer=\"back\\\\slash\",direction=\"inbound\"} 5\n",
+           "sip_requests_total{method=\"INVITE\",peer=\"new\\nline\",direction=\"inbound\"} 5\n",
+           // 192.0.2.7 is seen by worker 0 and, as "shared", by workers 0 and 2: summed.
+           "sip_requests_total{method=\"INVITE\",peer=\"192.0.2.7\",direction=\"inbound\"} 15\n",
+           "sip_responses_total{code=\"699\",class=\"6xx\",method=\"OTHER\",peer=\"zeta\",direction=\"outbound\"} 1\n",
+           "sip_retransmissions_total{kind=\"response\",method=\"INVITE\",peer=\"zeta\",direction=\"outbound\"} 1\n",
+           "sip_transaction_timeouts_total{method=\"OPTIONS\",peer=\"zeta\",direction=\"inbound\"} 1\n",
+           "sip_calls_total{outcome=\"busy\",peer=\"zeta\",direction=\"inbound\"} 1\n",
+           "sip_call_duration_seconds_bucket{peer=\"zeta\",direction=\"inbound\",le=\"60\"} 1\n",
+           "sip_exporter_packets_total{source=\"/tmp/a \\\"quoted\\\" b\\\\c.pcap\"} 3000\n",
+           "sip_exporter_packets_total{source=\"eth0\"} 3000\n",
+           "sip_exporter_packets_total{source=\"line\\nbreak.pcap\"} 4000\n",
+           "sip_exporter_scan_kernel_info{kernel=\"test\\\"kernel\"} 1\n",
+           // 11 IPv4 peers and the shared flows twice.
+           "sip_exporter_ip_datagrams_reassembled_total 13\n",
+           "sip_exporter_ip_fragments_duplicate_total 13\n",
+           "sip_exporter_reassembly_evictions_total{kind=\"ip\",reason=\"timeout\"} 13\n",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line;
+  }
+  EXPECT_NE(text.find("peer=\"other\""), std::string::npos) << "the cap of 9 peers is reached";
+  EXPECT_NE(text.find("sip_response_latency_seconds_count{method=\"INVITE\",stage=\"ringing\""), std::string::npos);
+  EXPECT_NE(text.find("sip_exporter_stream_bytes_total{result=\"sip\"} "), std::string::npos);
+}
+
+TEST(MetricsTest, output_does_not_depend_on_which_worker_saw_a_peer_first) {
+  const WorkerState a(false), b(true);
+  const std::string ta = render_text(SipCollector(a.sources()).collect());
+  const std::string tb = render_text(SipCollector(b.sources()).collect());
+  // The peer ids differ (registration order), the text must not... except where the cap cuts
+  // in: which addresses got ids before the cap depends on order. Compare the named peers' lines.
+  auto named = [](const std::string& t) {
+    std::string out;
+    std::istringstream in(t);
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("peer=\"zeta\"") != std::string::npos || line.find("peer=\"carrier") != std::string::npos ||
+          line.find("peer=\"back") != std::string::npos || line.find("peer=\"new") != std::string::npos) {
+        out += line + "\n";
+      }
+    }
+    return out;
+  };
+  EXPECT_FALSE(named(ta).empty());
+  EXPECT_EQ(named(ta), named(tb));
+}
+
+// A Snapshot made by hand: the number and label edges the worker state cannot reach cheaply.
+TEST(MetricsTest, text_equals_prometheus_cpp_at_number_and_label_edges) {
+  const std::vector<std::string> peers = {"other", "", "a\"b", "c\\d", "e\nf", "\\\"\n\\", "ü-日本", "trailing\\"};
+  Snapshot s;
+  s.peers = peers;
+  s.kernel = "";
+  const uint64_t counts[] = {0,
+                             1,
+                             (uint64_t{1} << 53) - 1,
+                             uint64_t{1} << 53,
+                             (uint64_t{1} << 53) + 1,
+                             9'999'999'999'999'999ull,
+                             10'000'000'000'000'000ull,
+                             123'456'789'012'345'678ull,
+                             std::numeric_limits<uint64_t>::max()};
+  uint64_t order = 0;
+  for (size_t i = 0; i < std::size(counts); ++i) {
+    const auto peer = static_cast<PeerId>(i % peers.size());
+    s.series.push_back({order++, series_key(peer, Direction::inbound, Method::INVITE, 0), counts[i]});
+  }
+  s.series.push_back({uint64_t{1} << 60, series_key(2, Direction::outbound, Method::BYE, 100), 5});
+  s.series.push_back({uint64_t{5} << 60, series_key(3, Direction::unknown, Method::INVITE, 4), 6});
+  const double sums_ns[] = {0, 1, 999, 8'318'000, 1e12, 123'456'789'123'456'789.0, 1.8e19};
+  for (size_t i = 0; i < std::size(sums_ns); ++i) {
+    Snapshot::Histogram h{};
+    h.order = i + (i >= 4 ? uint64_t{1} << 60 : 0);
+    h.key = HistogramTable::key(i >= 4 ? HistogramFamily::call_duration : HistogramFamily::response_latency,
+                                static_cast<PeerId>(i), Direction::outbound, Method::REGISTER, LatencyStage::final);
+    h.sum_ns = static_cast<uint64_t>(sums_ns[i]);
+    for (size_t b = 0; b <= kMaxBuckets; ++b) h.counts[b] = (b * 7 + i) % 5;
+    h.counts[kMaxBuckets] = i == 6 ? (uint64_t{1} << 62) : 3;
+    s.histograms.push_back(h);
+  }
+  s.sources = {{"", 1, 2, 3, 4, 5}, {"x\"y\\z\nw", 0, 0, 0, 0, uint64_t{1} << 60}};
+  for (size_t i = 0; i < kPathCount; ++i) s.decoded[i] = std::numeric_limits<uint64_t>::max() - i;
+  s.tcp_buffered = 1ull << 40;
+  const std::string text = render_text(s);
+  EXPECT_EQ(text, oracle(s));
+  EXPECT_NE(text.find("} 9007199254740992\n"), std::string::npos);  // 2^53 + 1 as its double
+  EXPECT_NE(text.find("} 1e+16\n"), std::string::npos);
+  EXPECT_NE(text.find("} 1.844674407370955e+19\n"), std::string::npos);
+}
+
+TEST(MetricsTest, empty_state_renders_every_family_header) {
+  Config cfg;
+  PeerRegistry reg(cfg);
+  MetricSources src;
+  src.peers = &reg;
+  src.kernel = "scalar";
+  const Snapshot s = SipCollector(src).collect();
+  const std::string text = render_text(s);
+  EXPECT_EQ(text, oracle(s));
+  EXPECT_NE(text.find("# TYPE sip_requests_total counter\n# HELP sip_responses_total"), std::string::npos);
+  EXPECT_NE(text.find("sip_exporter_peers 1\n"), std::string::npos);
+}
+
+TEST(MetricsTest, label_values_are_escaped) {
+  const struct {
+    std::string_view in, out;
+  } cases[] = {
+      {"", ""},
+      {"plain-value_1.2", "plain-value_1.2"},
+      {"a\"b", "a\\\"b"},
+      {"c\\d", "c\\\\d"},
+      {"e\nf", "e\\nf"},
+      {"\\n", "\\\\n"},  // a backslash and an n, not a newline
+      {"\r\t", "\r\t"},  // only \ " and newline are escaped
+      {"\"\"\\\n", "\\\"\\\"\\\\\\n"},
+      {"ü", "ü"},
+  };
+  for (const auto& c : cases) {
+    std::string out = "x";
+    append_label_value(out, c.in);
+    EXPECT_EQ(out, "x" + std::string(c.out)) << c.in;
+    // The renderer writes label values the same way.
+    const std::vector<std::string> peers = {std::string(c.in)};
+    Snapshot s;
+    s.peers = peers;
+    s.series.push_back({0, series_key(0, Direction::unknown, Method::ACK, 0), 1});
+    const std::string line = "sip_requests_total{method=\"ACK\",peer=\"" + std::string(c.out) + "\",direction=\"unknown\"} 1\n";
+    EXPECT_NE(render_text(s).find(line), std::string::npos) << c.in;
+  }
+}
+
+}  // namespace
+}  // namespace sipex

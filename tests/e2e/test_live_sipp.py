@@ -10,14 +10,15 @@ retransmissions included), its statistics (-trace_stat) and every message it sen
 each UAC's sent messages against its UAS's received ones and back), then requires /metrics to hold
 exactly the messages SIPp put on the wire: per method for requests, per (code, CSeq method) for
 responses. It also lints the scrape with `promtool check metrics` and checks that SIGTERM ends the
-exporter with 0 and writes --metrics.out equal to the last scrape minus prometheus-cpp's
-`exposer_*` families.
+exporter with 0 and writes --metrics.out equal, byte for byte, to the last scrape, which is served
+the same gzip'd (Accept-Encoding: gzip, as Prometheus asks) as plain.
 
 The only skip is an exporter that may not open a raw capture on `lo` (no CAP_NET_RAW), besides a
 missing sipp or promtool outside CI.
 """
 import collections
 import glob
+import gzip
 import os
 import re
 import signal
@@ -236,26 +237,18 @@ def udp_ports_bound():
     return ports
 
 
-def without_exposer(text):
-    """Exposition text minus every family whose name starts with exposer_ (prometheus-cpp's own)."""
-    keep = []
-    for line in text.splitlines(keepends=True):
-        if line.startswith("# HELP ") or line.startswith("# TYPE "):
-            name = line.split()[2]
-        elif line.startswith("#"):
-            name = ""
-        else:
-            name = re.split(r"[{\s]", line, maxsplit=1)[0]
-        if not name.startswith("exposer_"):
-            keep.append(line)
-    return "".join(keep)
-
-
-def scrape(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+def scrape(port, gzipped=False):
+    """The exposition text of /metrics; with gzipped, asked for and checked to be gzip-encoded."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                 headers={"Accept-Encoding": "gzip"} if gzipped else {})
+    with urllib.request.urlopen(req, timeout=10) as r:
         if r.status != 200:
             raise AssertionError(f"/metrics answered HTTP {r.status}")
-        return r.read().decode("utf-8")
+        body = r.read()
+        encoding = r.headers.get("Content-Encoding")
+        if encoding != ("gzip" if gzipped else None):
+            raise AssertionError(f"/metrics answered Content-Encoding {encoding!r} (gzipped={gzipped})")
+        return (gzip.decompress(body) if gzipped else body).decode("utf-8")
 
 
 def exporter_totals(text):
@@ -379,8 +372,10 @@ class LiveSippTest(sipex_testlib.LiveRunTest):
             cls.promtool = subprocess.run([promtool, "check", "metrics"], input=cls.scrape_text,
                                           capture_output=True, text=True, timeout=60)
 
-            # 7. The last scrape right before SIGTERM, then a clean shutdown writing --metrics.out.
+            # 7. The last scrapes (plain and gzip'd) right before SIGTERM, then a clean shutdown
+            # writing --metrics.out.
             cls.last_scrape = scrape(port)
+            cls.last_scrape_gzip = scrape(port, gzipped=True)
             exporter.send_signal(signal.SIGTERM)
             try:
                 cls.exit_code = exporter.wait(timeout=30)
@@ -469,8 +464,11 @@ class LiveSippTest(sipex_testlib.LiveRunTest):
     def test_metrics_out_equals_last_scrape(self):
         self.assertIsNotNone(self.metrics_out, "--metrics.out was not written")
         self.assertIn("sip_requests_total", self.metrics_out)
-        self.assertEqual(self.metrics_out, without_exposer(self.last_scrape),
-                         "--metrics.out must equal /metrics minus the exposer_* families")
+        self.assertEqual(self.metrics_out, self.last_scrape, "--metrics.out must equal the last /metrics exactly")
+
+    def test_gzip_scrape_equals_plain_scrape(self):
+        self.assertEqual(self.last_scrape_gzip, self.last_scrape,
+                         "/metrics with Accept-Encoding: gzip must decompress to the plain text")
 
 
 if __name__ == "__main__":

@@ -476,20 +476,18 @@ namespace {
 // values escaped (\ " newline); values as printf("%.16g"), histogram counts as integers, a
 // histogram as _count, _sum, then _bucket{...,le="bound"} lines ending with le="+Inf".
 //
-// Trick: the text is written through a raw pointer into a string grown ahead of each line by
-// an upper bound of that line's length, so a line costs no per-piece capacity checks.
+// Trick: each line (a histogram: its lines) is written through a raw pointer into a scratch
+// buffer sized ahead by an upper bound of its length, so the pieces cost no capacity checks, and
+// then appended to the output in one piece. The output is only reserved, never zero-filled.
 class TextWriter final : public ExpositionSink {
  public:
-  explicit TextWriter(size_t expected) : buf_(std::max<size_t>(expected, 4096), '\0'), p_(buf_.data()) {}
+  explicit TextWriter(size_t expected) : scratch_(4096, '\0') { out_.reserve(expected); }
 
-  std::string finish() && {
-    buf_.resize(static_cast<size_t>(p_ - buf_.data()));
-    return std::move(buf_);
-  }
+  std::string finish() && { return std::move(out_); }
 
   void family(std::string_view name, std::string_view help, MetricKind kind) override {
     name_ = name;
-    reserve(2 * name.size() + help.size() + 32);
+    begin(2 * name.size() + help.size() + 32);
     if (!help.empty()) {
       put("# HELP ");
       put(name);
@@ -502,10 +500,11 @@ class TextWriter final : public ExpositionSink {
     put(kind == MetricKind::counter ? std::string_view(" counter\n")
         : kind == MetricKind::gauge ? std::string_view(" gauge\n")
                                     : std::string_view(" histogram\n"));
+    end();
   }
 
   void sample(std::span<const Label> labels, uint64_t value) override {
-    reserve(name_.size() + labels_bound(labels) + kNumberBound + 4);
+    begin(name_.size() + labels_bound(labels) + kNumberBound + 4);
     put(name_);
     if (!labels.empty()) {
       put('{');
@@ -515,6 +514,7 @@ class TextWriter final : public ExpositionSink {
     put(' ');
     put_value(value);
     put('\n');
+    end();
   }
 
   void histogram(std::span<const Label> labels, std::span<const double> upper, const uint64_t* cumulative,
@@ -529,7 +529,7 @@ class TextWriter final : public ExpositionSink {
       lbl_ += '"';
     }
     const size_t line = name_.size() + lbl_.size() + 2 * kNumberBound + 24;
-    reserve(line * (upper.size() + 3));
+    begin(line * (upper.size() + 3));
     const uint64_t count = cumulative[upper.size()];
     head("_count", false);
     put_uint(count);
@@ -548,6 +548,7 @@ class TextWriter final : public ExpositionSink {
       put_uint(cumulative[b]);
       put('\n');
     }
+    end();
   }
 
  private:
@@ -558,12 +559,12 @@ class TextWriter final : public ExpositionSink {
     for (const Label& l : labels) n += l.name.size() + 2 * l.value.size() + 4;
     return n;
   }
-  void reserve(size_t n) {
-    const size_t used = static_cast<size_t>(p_ - buf_.data());
-    if (buf_.size() - used >= n) return;
-    buf_.resize(std::max(buf_.size() * 2, used + n));
-    p_ = buf_.data() + used;
+  // Starts a piece of at most n bytes; end() appends it to the output.
+  void begin(size_t n) {
+    if (scratch_.size() < n) scratch_.resize(std::max(scratch_.size() * 2, n));
+    p_ = scratch_.data();
   }
+  void end() { out_.append(scratch_.data(), static_cast<size_t>(p_ - scratch_.data())); }
   void put(char c) { *p_++ = c; }
   void put(std::string_view s) {
     std::memcpy(p_, s.data(), s.size());
@@ -627,8 +628,9 @@ class TextWriter final : public ExpositionSink {
     }
   }
 
-  std::string buf_;
-  char* p_;
+  std::string out_;
+  std::string scratch_;
+  char* p_ = nullptr;
   std::string_view name_;
   std::string lbl_;
 };

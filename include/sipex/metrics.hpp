@@ -28,7 +28,8 @@ struct MetricSources {
 };
 
 // The merged state of every source at one instant. Plain numbers but for the label text it views
-// (peer names in the PeerRegistry, source names in the SourceStats): valid while those live.
+// (peer names in the PeerRegistry, source names in the SourceStats): valid while those live. The
+// kernel name is a copy, so a Snapshot may outlive the collector that made it.
 struct Snapshot {
   // One series of the SIP counter families (requests, responses, retransmissions, transactions,
   // timeouts, calls), summed over workers. `order` is the output position: family, then the
@@ -53,7 +54,7 @@ struct Snapshot {
   std::vector<Series> series;        // sorted by order, one entry per key
   std::vector<Histogram> histograms; // sorted by order, one entry per key
   std::span<const std::string> peers;  // label values by PeerId; every id in a key is inside
-  std::string_view kernel;
+  std::string kernel;
   std::vector<Source> sources;       // sorted by name; capture threads sharing a name summed
 
   uint64_t decoded[kPathCount] = {};

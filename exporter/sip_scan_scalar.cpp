@@ -1,22 +1,28 @@
-#include "sipex/sip_scan.hpp"
+// The scalar kernel: plain byte loops, the reference the SIMD kernels are tested against.
+#include "sip_parse_impl.hpp"
 
 namespace sipex {
+namespace {
 
-size_t find_candidates_scalar(const char* buf, size_t len, size_t from, uint32_t* out, size_t max) {
-  size_t n = 0;
-  for (size_t i = from; i + 1 < len; ++i) {
-    if (buf[i] != '\n') continue;
-    const auto next = static_cast<unsigned char>(buf[i + 1]);
-    if (!is_candidate_start(next)) continue;
-    out[n++] = static_cast<uint32_t>(i);
-    if (n == max || next == '\r' || next == '\n') break;
+struct ScalarOps {
+  static uint64_t newline_mask(const char* buf, size_t len, size_t base) {
+    const size_t n = len - base < 64 ? len - base : 64;
+    uint64_t m = 0;
+    for (size_t i = 0; i < n; ++i) m |= uint64_t{buf[base + i] == '\n'} << i;
+    return m;
   }
-  return n;
-}
+  static const char* span(const char* p, const char* end, const CharSet& set) {
+    while (p < end && set.member[static_cast<unsigned char>(*p)]) ++p;
+    return p;
+  }
+};
 
-const char* span_scalar(const char* p, const char* end, const CharSet& set) {
-  while (p < end && set.member[static_cast<unsigned char>(*p)]) ++p;
-  return p;
+}  // namespace
+
+uint64_t newline_mask_scalar(const char* buf, size_t len, size_t base) { return ScalarOps::newline_mask(buf, len, base); }
+const char* span_scalar(const char* p, const char* end, const CharSet& set) { return ScalarOps::span(p, end, set); }
+ParseStatus parse_sip_scalar(const char* buf, size_t len, Framing framing, SipMessage& out) {
+  return parse_impl<ScalarOps>(buf, len, framing, out);
 }
 
 }  // namespace sipex

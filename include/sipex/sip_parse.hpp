@@ -80,8 +80,11 @@ struct SipMessage {
 // bytes belong to it. On incomplete with out.header_length != 0 (stream framing), the header
 // section is complete, `out` is filled, and out.message_length is the length the message will
 // have once its body arrives. On any other status, `out` is unspecified. Reads no byte outside
-// buf[0, len); len must be below 2^32. `kernel` supplies the SIMD scans (default: active_kernel()).
-ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& out, const ScanKernel& kernel);
+// buf[0, len); len must be below 2^32. `kernel` is the instruction set's build of the parser
+// (sip_scan.hpp; default: active_kernel()); every kernel gives the same answer.
+inline ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& out, const ScanKernel& kernel) {
+  return kernel.parse(buf, len, framing, out);
+}
 inline ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& out) {
   return parse_sip(buf, len, framing, out, active_kernel());
 }

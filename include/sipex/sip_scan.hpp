@@ -1,8 +1,8 @@
-// SIMD kernels for the SIP parser: find the header lines worth reading. Every kernel has the same
-// signature and contract; the scalar one is the reference the others are tested against.
-//
-// Only this header and <immintrin.h> may be included by the kernel translation units, which are
-// compiled with -msse4.2 / -mavx2: nothing from them may be inlined into code run on older CPUs.
+// SIMD kernels for the SIP parser. The parser's algorithm is written once
+// (exporter/sip_parse_impl.hpp) and compiled once per instruction set, each copy with that set's
+// scan primitives inlined (the simdjson model): a kernel is that compiled parser plus the two
+// primitives, exported for the differential tests. Every kernel has the same signatures and
+// contracts; the scalar one is the reference the others are tested against.
 #pragma once
 
 #include <cstddef>
@@ -10,30 +10,19 @@
 
 namespace sipex {
 
-// True for the bytes that may start a line the parser cares about: the first letter, in either
-// case, of Call-ID, CSeq, Content-Length (c), i, Via (v), l, From (f), To (t), and CR or LF,
-// which start an empty line (the end of the header section).
-constexpr bool is_candidate_start(unsigned char c) {
-  switch (c) {
-    case 'c': case 'C': case 'i': case 'I': case 'v': case 'V': case 'l': case 'L':
-    case 'f': case 'F': case 't': case 'T': case '\r': case '\n':
-      return true;
-    default:
-      return false;
-  }
-}
+enum class ParseStatus : uint8_t;
+enum class Framing : uint8_t;
+struct SipMessage;
 
-// Writes, in increasing order, the offsets p in [from, len - 1) with buf[p] == '\n' and
-// is_candidate_start(buf[p + 1]) into out, and returns how many. Stops after `max` offsets, or
-// right after an offset whose next byte is CR or LF (a possible empty line), so the message body
-// is never scanned. Reads no byte outside buf[0, len): SIMD kernels finish the tail with scalar
-// code. Preconditions: from <= len, max >= 1, len < 2^32.
-using FindCandidatesFn = size_t (*)(const char* buf, size_t len, size_t from, uint32_t* out, size_t max);
+// Bit i (0 <= i < 64) of the result is set iff base + i < len and buf[base + i] == '\n'. Reads no
+// byte outside buf[0, len), but may read bytes before base (the SIMD kernels finish a short tail
+// with one load that ends at len). Preconditions: base < len, len < 2^32.
+using NewlineMaskFn = uint64_t (*)(const char* buf, size_t len, size_t base);
 
-size_t find_candidates_scalar(const char* buf, size_t len, size_t from, uint32_t* out, size_t max);
-size_t find_candidates_sse42(const char* buf, size_t len, size_t from, uint32_t* out, size_t max);
-size_t find_candidates_avx2(const char* buf, size_t len, size_t from, uint32_t* out, size_t max);
-size_t find_candidates_avx512(const char* buf, size_t len, size_t from, uint32_t* out, size_t max);
+uint64_t newline_mask_scalar(const char* buf, size_t len, size_t base);
+uint64_t newline_mask_sse42(const char* buf, size_t len, size_t base);
+uint64_t newline_mask_avx2(const char* buf, size_t len, size_t base);
+uint64_t newline_mask_avx512(const char* buf, size_t len, size_t base);
 
 // A set of bytes, in the two forms the kernels use: a 256-entry table for scalar code, and for
 // SIMD code a 16-byte table indexed by a byte's low nibble whose bit h says whether byte
@@ -62,9 +51,18 @@ const char* span_sse42(const char* p, const char* end, const CharSet& set);
 const char* span_avx2(const char* p, const char* end, const CharSet& set);
 const char* span_avx512(const char* p, const char* end, const CharSet& set);
 
+// The parser compiled for one instruction set: the contract of parse_sip() (sip_parse.hpp).
+using ParseFn = ParseStatus (*)(const char* buf, size_t len, Framing framing, SipMessage& out);
+
+ParseStatus parse_sip_scalar(const char* buf, size_t len, Framing framing, SipMessage& out);
+ParseStatus parse_sip_sse42(const char* buf, size_t len, Framing framing, SipMessage& out);
+ParseStatus parse_sip_avx2(const char* buf, size_t len, Framing framing, SipMessage& out);
+ParseStatus parse_sip_avx512(const char* buf, size_t len, Framing framing, SipMessage& out);
+
 struct ScanKernel {
   const char* name;        // "scalar", "sse42", "avx2", "avx512": the values SIPEX_KERNEL accepts
-  FindCandidatesFn find_candidates;
+  ParseFn parse;
+  NewlineMaskFn newline_mask;
   SpanFn span;
   bool (*supported)();     // whether this CPU can run it
 };

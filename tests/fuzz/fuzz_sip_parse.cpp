@@ -12,8 +12,8 @@
 //     a message that stream framing accepts must parse identically as a datagram of its own length;
 //   - span() for several character sets (the parser's, and one taken from the input) and
 //     start/end positions must equal span_scalar's answer (computed for every start in one pass,
-//     and checked against span_scalar itself); find_candidates() for several `from` and `max`
-//     must equal find_candidates_scalar.
+//     and checked against span_scalar itself); newline_mask() at every base below 200 and every
+//     64th after must equal the mask computed from the bytes.
 // Any difference aborts (a crash for libFuzzer).
 #include <algorithm>
 #include <cstddef>
@@ -230,29 +230,21 @@ FUZZ_NO_COVERAGE void check_span(const std::vector<const ScanKernel*>& kernels, 
   }
 }
 
-FUZZ_NO_COVERAGE void check_candidates(const std::vector<const ScanKernel*>& kernels, const Buffers& b) {
-  static uint32_t want[256], got[256];
+FUZZ_NO_COVERAGE void check_newlines(const std::vector<const ScanKernel*>& kernels, const Buffers& b) {
   const size_t len = b.len;
   const char* ref = b.bufs[0];
-  for (size_t from : {size_t{0}, size_t{1}, size_t{31}, len / 2, len > 0 ? len - 1 : 0}) {
-    if (from > len) continue;
-    for (size_t max : {size_t{1}, size_t{3}, size_t{256}}) {
-      const size_t n = find_candidates_scalar(ref, len, from, want, max);
-      FUZZ_CHECK(n <= max);
-      for (size_t i = 0; i < n; ++i) {
-        FUZZ_CHECK(want[i] >= from && want[i] + 1 < len && (i == 0 || want[i] > want[i - 1]));
-        FUZZ_CHECK(ref[want[i]] == '\n' && is_candidate_start(static_cast<unsigned char>(ref[want[i] + 1])));
-      }
-      for (const ScanKernel* k : kernels) {
-        for (const char* buf : b.bufs) {
-          const size_t m = k->find_candidates(buf, len, from, got, max);
-          bool ok = m == n;
-          for (size_t i = 0; ok && i < n; ++i) ok = want[i] == got[i];
-          if (!ok) {
-            std::fprintf(stderr, "find_candidates differs: kernel %s, len %zu, from %zu, max %zu: %zu vs %zu offsets\n",
-                         k->name, len, from, max, n, m);
-            std::abort();
-          }
+  // Every 64-byte window the parser asks for, plus windows at odd bases (a short tail read as the
+  // buffer's last 64 bytes, shifted down), checked bit by bit against the bytes themselves.
+  for (size_t base = 0; base < len; base += (base < 200 ? 1 : 64)) {
+    uint64_t want = 0;
+    for (size_t i = 0; i < 64 && base + i < len; ++i) want |= uint64_t{ref[base + i] == '\n'} << i;
+    for (const ScanKernel* k : kernels) {
+      for (const char* buf : b.bufs) {
+        const uint64_t got = k->newline_mask(buf, len, base);
+        if (got != want) {
+          std::fprintf(stderr, "newline_mask differs: kernel %s, len %zu, base %zu: %016llx vs %016llx\n", k->name,
+                       len, base, static_cast<unsigned long long>(want), static_cast<unsigned long long>(got));
+          std::abort();
         }
       }
     }
@@ -275,6 +267,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Buffers b{{heap.chars(), back, front}, size};
   for (const CharSet& set : kSets) check_span(kernels, b, set);
   if (size >= 16) check_span(kernels, b, set_from(data));
-  check_candidates(kernels, b);
+  check_newlines(kernels, b);
   return 0;
 }

@@ -1,0 +1,562 @@
+// The SIP parser's algorithm, written once. Each kernel translation unit
+// (exporter/sip_scan_<isa>.cpp, compiled for its instruction set) defines an Ops type with two
+// inline primitives and instantiates parse_impl<Ops>:
+//   static uint64_t newline_mask(const char* buf, size_t len, size_t base);   // NewlineMaskFn
+//   static const char* span(const char* p, const char* end, const CharSet& set);  // SpanFn
+// with the contracts of sip_scan.hpp.
+//
+// Everything here is in an anonymous namespace: each kernel unit gets its own copy with internal
+// linkage, so code built for AVX2 is never what the linker picks for another unit. For the same
+// reason this file uses no standard-library template that could be emitted out of line
+// (string_view construction only).
+#pragma once
+
+#include <cstring>
+
+#include "sipex/sip_parse.hpp"
+#include "sipex/sip_scan.hpp"
+
+namespace sipex {
+namespace {
+
+// RFC 3261 25.1 token characters.
+struct TokenTable {
+  bool t[256] = {};
+  constexpr TokenTable() {
+    for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+    for (int c = '0'; c <= '9'; ++c) t[c] = true;
+    for (char c : std::string_view("-.!%*_+`'~")) t[static_cast<unsigned char>(c)] = true;
+  }
+};
+constexpr TokenTable kToken;
+inline bool is_token(char c) { return kToken.t[static_cast<unsigned char>(c)]; }
+inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+// Linear white space inside a (possibly folded) header value.
+inline bool is_lws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+inline bool is_sp(char c) { return c == ' ' || c == '\t'; }
+inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+inline const char* skip_lws(const char* p, const char* e) {
+  while (p < e && is_lws(*p)) ++p;
+  return p;
+}
+
+enum class Header : uint8_t { none, call_id, cseq, via, content_length, from, to };
+
+// The first letters of the header names the parser reads (either case), as bits: a line whose
+// first byte maps to 0 is skipped unread, and so is one whose headers have all been applied.
+enum : uint8_t { kLetterC = 1, kLetterI = 2, kLetterV = 4, kLetterL = 8, kLetterF = 16, kLetterT = 32 };
+struct LetterTable {
+  uint8_t bit[256] = {};
+  constexpr LetterTable() {
+    const char* letters = "civlft";
+    for (int i = 0; i < 6; ++i) {
+      bit[static_cast<unsigned char>(letters[i])] = static_cast<uint8_t>(1u << i);
+      bit[static_cast<unsigned char>(letters[i] - 32)] = static_cast<uint8_t>(1u << i);
+    }
+  }
+};
+constexpr LetterTable kLetters;
+
+// Whether the header name at p is `lit` (lower case letters and '-'), case-insensitively,
+// followed by SP, HT or ':'; on success *after is the first byte after the name. Compares eight
+// bytes at a time: OR-ing 0x20 into every byte lowers letters and leaves '-' alone, so each word
+// is one compare.
+inline bool name_is(const char* p, const char* end, std::string_view lit, const char** after) {
+  const size_t n = lit.size();
+  if (static_cast<size_t>(end - p) <= n) return false;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t a, b;
+    std::memcpy(&a, p + i, 8);
+    std::memcpy(&b, lit.data() + i, 8);
+    if ((a | 0x2020202020202020ull) != b) return false;
+  }
+  for (; i < n; ++i) {
+    if ((p[i] | 0x20) != lit[i]) return false;
+  }
+  const char t = p[n];
+  if (t != ':' && !is_sp(t)) return false;
+  *after = p + n;
+  return true;
+}
+
+// Identifies the header whose line starts at p (the buffer ends at `end`) and sets *value to the
+// first byte after the colon. Only the headers the counters need are recognised, each tried by
+// its full and compact name; any other name costs a switch or a word compare.
+inline Header identify_header(const char* p, const char* end, const char** value) {
+  const char* ne = nullptr;
+  Header h;
+  switch (*p | 0x20) {
+    case 'c':
+      if (name_is(p, end, "call-id", &ne)) {
+        h = Header::call_id;
+      } else if (name_is(p, end, "cseq", &ne)) {
+        h = Header::cseq;
+      } else if (name_is(p, end, "content-length", &ne)) {
+        h = Header::content_length;
+      } else {
+        return Header::none;
+      }
+      break;
+    case 'i': h = Header::call_id; break;
+    case 'l': h = Header::content_length; break;
+    case 'v': h = Header::via; if (name_is(p, end, "via", &ne)) break; ne = nullptr; break;
+    case 'f': h = Header::from; if (name_is(p, end, "from", &ne)) break; ne = nullptr; break;
+    case 't': h = Header::to; if (name_is(p, end, "to", &ne)) break; ne = nullptr; break;
+    default: return Header::none;
+  }
+  if (ne == nullptr) {  // the compact form: the single letter
+    if (h == Header::cseq || end - p < 2 || (p[1] != ':' && !is_sp(p[1]))) return Header::none;
+    ne = p + 1;
+  }
+  while (ne < end && is_sp(*ne)) ++ne;
+  if (ne == end || *ne != ':') return Header::none;
+  *value = ne + 1;
+  return h;
+}
+
+// Character sets for the span primitive: the bytes a scan may run over.
+constexpr bool token_char(unsigned char c) { return kToken.t[c]; }
+constexpr bool param_value_char(unsigned char c) { return kToken.t[c] || c == ':' || c == '[' || c == ']'; }
+constexpr bool word_char(unsigned char c) { return c > 0x20 && c < 0x7F; }
+// Inside header parameters: anything but what starts a parameter, ends a value or a line, or
+// opens a quoted string.
+constexpr bool param_scan_char(unsigned char c) {
+  return c != ';' && c != ',' && c != '\r' && c != '\n' && c != '"';
+}
+// Inside a From/To value: anything but the above and '<' (a name-addr's URI).
+constexpr bool addr_scan_char(unsigned char c) { return param_scan_char(c) && c != '<'; }
+constexpr bool uri_char(unsigned char c) { return c != '>' && c != '\r' && c != '\n'; }
+// Inside a quoted string: anything but its end, an escape, or a line break.
+constexpr bool qdtext_char(unsigned char c) { return c != '"' && c != '\\' && c != '\r' && c != '\n'; }
+constexpr CharSet kTokenSet = make_char_set(token_char);
+constexpr CharSet kParamValueSet = make_char_set(param_value_char);
+constexpr CharSet kWordSet = make_char_set(word_char);
+constexpr CharSet kParamScanSet = make_char_set(param_scan_char);
+constexpr CharSet kAddrScanSet = make_char_set(addr_scan_char);
+constexpr CharSet kUriSet = make_char_set(uri_char);
+constexpr CharSet kQdtextSet = make_char_set(qdtext_char);
+
+template <class Ops>
+struct Parser {
+  // Runs over bytes of `set`, and over bytes >= 0x80 (UTF-8), which CharSet cannot hold but every
+  // set here admits.
+  static const char* span_utf8(const char* p, const char* e, const CharSet& set) {
+    p = Ops::span(p, e, set);
+    while (p < e && static_cast<unsigned char>(*p) >= 0x80) p = Ops::span(p + 1, e, set);
+    return p;
+  }
+
+  // If p is at a line break followed by SP or HT (a folded header line, RFC 3261 7.3.1), the
+  // position after the break; otherwise nullptr: the header ends at p.
+  static const char* unfold(const char* p, const char* e) {
+    const char* q = p + ((*p == '\r' && p + 1 < e && p[1] == '\n') ? 2 : 1);
+    return (q < e && is_sp(*q)) ? q : nullptr;
+  }
+
+  // Skips white space within a header value, folded line breaks included.
+  static const char* skip_ws(const char* p, const char* e) {
+    for (;;) {
+      while (p < e && is_sp(*p)) ++p;
+      if (p == e || (*p != '\r' && *p != '\n')) return p;
+      const char* q = unfold(p, e);
+      if (q == nullptr) return p;
+      p = q;
+    }
+  }
+
+  // p at the opening '"'. Returns the position after the closing quote; for a quote left open,
+  // the line break that ends the header value (or e), so a value never reaches into the next
+  // header or the body. RFC 3261 25.1: qdtext may hold folded LWS, a quoted-pair never escapes CR
+  // or LF.
+  static const char* skip_quoted(const char* p, const char* e) {
+    ++p;
+    for (;;) {
+      p = span_utf8(p, e, kQdtextSet);
+      if (p == e) return p;
+      const char c = *p;
+      if (c == '"') return p + 1;
+      if (c == '\\') {
+        p += (p + 1 < e && p[1] != '\r' && p[1] != '\n') ? 2 : 1;
+        continue;
+      }
+      const char* q = unfold(p, e);  // CR or LF
+      if (q == nullptr) return p;
+      p = q;
+    }
+  }
+
+  // Whether [p, p + n) is `lit` (lower case), case-insensitively.
+  static bool iequals(const char* p, size_t n, std::string_view lit) {
+    if (n != lit.size()) return false;
+    for (size_t i = 0; i < n; ++i) {
+      if (lower(p[i]) != lit[i]) return false;
+    }
+    return true;
+  }
+
+  // Finds parameter `name` (lower case) among the ";name=value" parameters from p to the end of
+  // the header value (its line, folds included) or its first ',' (the next value). Names are
+  // case-insensitive; white space may surround ';' and '=' (RFC 3261 25.1 SEMI and EQUAL).
+  static std::string_view find_param(const char* p, const char* e, std::string_view name) {
+    for (;;) {
+      p = span_utf8(p, e, kParamScanSet);
+      if (p == e || *p == ',') return {};
+      if (*p == '"') {
+        p = skip_quoted(p, e);
+        continue;
+      }
+      if (*p != ';') {  // a line break: a fold goes on, anything else ends the value
+        p = unfold(p, e);
+        if (p == nullptr) return {};
+        continue;
+      }
+      p = skip_ws(p + 1, e);
+      const char* ns = p;
+      p = Ops::span(p, e, kTokenSet);
+      const bool match = iequals(ns, static_cast<size_t>(p - ns), name);
+      p = skip_ws(p, e);
+      if (p == e || *p != '=') {
+        if (match) return {};
+        continue;
+      }
+      p = skip_ws(p + 1, e);
+      const char* vs = p;
+      p = (p < e && *p == '"') ? skip_quoted(p, e) : Ops::span(p, e, kParamValueSet);
+      if (match) return {vs, static_cast<size_t>(p - vs)};
+    }
+  }
+
+  // The tag parameter of a From/To value: the first ';' outside a quoted display name and
+  // outside <...> starts the header parameters (RFC 3261 20.10).
+  static std::string_view from_to_tag(const char* p, const char* e) {
+    for (;;) {
+      p = span_utf8(p, e, kAddrScanSet);
+      if (p == e || *p == ',') return {};
+      switch (*p) {
+        case '"': p = skip_quoted(p, e); break;
+        case '<':
+          p = span_utf8(p + 1, e, kUriSet);
+          if (p == e || *p != '>') return {};
+          ++p;
+          break;
+        case ';': return find_param(p, e, "tag");
+        default:
+          p = unfold(p, e);
+          if (p == nullptr) return {};
+      }
+    }
+  }
+};
+
+// Parses "1*DIGIT LWS Method" in [p, e). The number is bounded: more than 2^31-1 marks it invalid
+// instead of wrapping (RFC 3261 8.1.1.5; RFC 4475 scalar02/scalarlg).
+inline void parse_cseq(const char* p, const char* e, SipMessage& m) {
+  p = skip_lws(p, e);
+  const char* ds = p;
+  uint64_t v = 0;
+  bool overflow = false;
+  while (p < e && is_digit(*p)) {
+    if (!overflow) {
+      v = v * 10 + static_cast<uint64_t>(*p - '0');
+      if (v > 0x7fffffffu) overflow = true;
+    }
+    ++p;
+  }
+  if (p == ds) return;
+  const char* ws = p;
+  p = skip_lws(p, e);
+  if (p == ws) return;
+  const char* ms = p;
+  while (p < e && is_token(*p)) ++p;
+  if (p == ms) return;
+  if (skip_lws(p, e) != e) return;
+  m.has_cseq = true;
+  m.cseq_number_valid = !overflow;
+  m.cseq_number = overflow ? 0 : static_cast<uint32_t>(v);
+  m.cseq_method_token = {ms, static_cast<size_t>(p - ms)};
+  m.cseq_method = classify_method(m.cseq_method_token);
+}
+
+// Returns false if [p, e) is not a decimal number below 2^31 (leading zeros allowed: RFC 3261
+// 25.1 1*DIGIT), with LWS around it.
+inline bool parse_content_length(const char* p, const char* e, int64_t* out) {
+  p = skip_lws(p, e);
+  const char* ds = p;
+  int64_t v = 0;
+  while (p < e && is_digit(*p)) {
+    v = v * 10 + (*p - '0');
+    if (v > 0x7fffffff) return false;  // no SIP message is that large
+    ++p;
+  }
+  if (p == ds || skip_lws(p, e) != e) return false;
+  *out = v;
+  return true;
+}
+
+// "SIP/" prefix, case-insensitively: RFC 3261 7.1 makes the version string case-insensitive.
+inline bool sip_prefix(const char* p, size_t n) {
+  return n >= 4 && lower(p[0]) == 's' && lower(p[1]) == 'i' && lower(p[2]) == 'p' && p[3] == '/';
+}
+inline bool is_sip20(const char* p, size_t n) {
+  return n == 7 && sip_prefix(p, n) && p[4] == '2' && p[5] == '.' && p[6] == '0';
+}
+// "SIP/" 1*DIGIT "." 1*DIGIT: a SIP version, not necessarily 2.0.
+inline bool is_sip_version(const char* p, size_t n) {
+  if (n < 7 || !sip_prefix(p, n)) return false;
+  size_t i = 4;
+  const size_t a = i;
+  while (i < n && is_digit(p[i])) ++i;
+  if (i == a || i >= n || p[i] != '.') return false;
+  const size_t b = ++i;
+  while (i < n && is_digit(p[i])) ++i;
+  return i > b && i == n;
+}
+
+// Parses the start line [b, e) (CR excluded).
+template <class Ops>
+ParseStatus parse_start_line(const char* b, const char* e, SipMessage& m) {
+  const size_t n = static_cast<size_t>(e - b);
+  if (sip_prefix(b, n)) {
+    const char* sp = b + 4;
+    while (sp < e && *sp != ' ') ++sp;
+    if (sp == e || !is_sip20(b, static_cast<size_t>(sp - b))) {
+      return is_sip_version(b, static_cast<size_t>(sp - b)) ? ParseStatus::bad_version : ParseStatus::bad_start_line;
+    }
+    const char* p = sp;
+    while (p < e && *p == ' ') ++p;
+    // Exactly three digits, then SP or the end of the line (RFC 4475 bigcode, noreason).
+    if (e - p < 3 || !is_digit(p[0]) || !is_digit(p[1]) || !is_digit(p[2]) || (e - p > 3 && p[3] != ' ')) {
+      return ParseStatus::bad_status_code;
+    }
+    const int code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+    if (code < 100 || code > 699) return ParseStatus::bad_status_code;
+    m.is_request = false;
+    m.status_code = static_cast<uint16_t>(code);
+    p += 3;
+    if (p < e) ++p;
+    m.reason = {p, static_cast<size_t>(e - p)};
+    return ParseStatus::ok;
+  }
+  // Request-Line: Method SP Request-URI SP SIP-Version. Extra SP between the elements and at the
+  // end are tolerated (RFC 4475 lwsstart, trws, lwsruri): the first token is the method, the
+  // last one the version.
+  const char* p = Ops::span(b, e, kTokenSet);
+  const std::string_view method(b, static_cast<size_t>(p - b));
+  while (e > p && is_sp(e[-1])) --e;
+  const char* vs = e;
+  while (vs > p && !is_sp(vs[-1])) --vs;
+  const size_t vn = static_cast<size_t>(e - vs);
+  const bool sip_shaped = sip_prefix(vs, vn);
+  if (method.empty() || p == e || !is_sp(*p) || !sip_shaped) {
+    const bool known = !method.empty() && classify_method(method) != Method::OTHER;
+    if (method.empty() || p == e || !is_sp(*p)) {
+      return (known || sip_shaped) ? ParseStatus::bad_start_line : ParseStatus::not_sip;
+    }
+    return known ? ParseStatus::bad_start_line : ParseStatus::not_sip;
+  }
+  if (!is_sip20(vs, vn)) return is_sip_version(vs, vn) ? ParseStatus::bad_version : ParseStatus::bad_start_line;
+  const char* us = p;
+  while (us < vs && is_sp(*us)) ++us;
+  const char* ue = vs;
+  while (ue > us && is_sp(ue[-1])) --ue;
+  if (ue == us) return ParseStatus::bad_start_line;
+  m.is_request = true;
+  m.method_token = method;
+  m.method = classify_method(method);
+  m.request_uri = {us, static_cast<size_t>(ue - us)};
+  return ParseStatus::ok;
+}
+
+// A stream prefix without a complete start line: could it still become one?
+inline bool plausible_start_prefix(const char* b, size_t n) {
+  static constexpr char kSip[] = "sip/2.0 ";
+  const size_t k = n < 8 ? n : 8;
+  bool sip = true;
+  for (size_t i = 0; i < k; ++i) sip = sip && lower(b[i]) == kSip[i];
+  if (sip) return true;
+  size_t i = 0;
+  while (i < n && is_token(b[i])) ++i;
+  return i > 0 && (i == n || b[i] == ' ');
+}
+
+// The '\n' bytes of buf[0, len) in increasing order, 64 bytes of input per newline_mask() call.
+template <class Ops>
+class NewlineCursor {
+ public:
+  NewlineCursor(const char* buf, size_t len) : buf_(buf), len_(len), mask_(Ops::newline_mask(buf, len, 0)) {}
+  // The offset of the next '\n' not returned yet; len once there is none.
+  size_t next() {
+    while (mask_ == 0) {
+      base_ += 64;
+      if (base_ >= len_) {
+        base_ = len_;
+        return len_;
+      }
+      mask_ = Ops::newline_mask(buf_, len_, base_);
+    }
+    const size_t p = base_ + static_cast<size_t>(__builtin_ctzll(mask_));
+    mask_ &= mask_ - 1;
+    return p;
+  }
+
+ private:
+  const char* buf_;
+  size_t len_;
+  size_t base_ = 0;
+  uint64_t mask_;
+};
+
+struct HeaderState {
+  uint8_t seen = 0;             // bit (1 << Header) once a header of that kind was applied
+  bool bad_cl = false;
+  bool conflicting_cl = false;  // a later Content-Length disagrees with the first
+};
+constexpr uint8_t bit_of(Header h) { return static_cast<uint8_t>(1u << static_cast<unsigned>(h)); }
+
+// Applies the header whose value is [v, ve): ve is the '\n' that ends it (after any continuation
+// lines) or the end of the buffer. The value parsers that stop at a line break by themselves
+// are bounded by `end`, so their SIMD scans run at full width. Only the first occurrence of each
+// header counts (the top Via; RFC 4475 multi01's first CSeq); later ones never get here, except
+// Content-Length on a stream, which is compared with the first so that ambiguous framing is
+// refused.
+template <class Ops>
+void apply_header(Header h, const char* v, const char* ve, const char* end, SipMessage& m, HeaderState& st) {
+  using P = Parser<Ops>;
+  const bool first = (st.seen & bit_of(h)) == 0;
+  st.seen = static_cast<uint8_t>(st.seen | bit_of(h));
+  switch (h) {
+    case Header::call_id: {
+      v = P::skip_ws(v, end);
+      m.call_id = {v, static_cast<size_t>(P::span_utf8(v, end, kWordSet) - v)};
+      break;
+    }
+    case Header::cseq: parse_cseq(v, ve, m); break;
+    case Header::via: m.via_branch = P::find_param(v, end, "branch"); break;
+    case Header::content_length:
+      if (first) {
+        if (!parse_content_length(v, ve, &m.content_length)) st.bad_cl = true;
+      } else {
+        int64_t again = -1;
+        if (!parse_content_length(v, ve, &again) || again != m.content_length) st.conflicting_cl = true;
+      }
+      break;
+    case Header::from: m.from_tag = P::from_to_tag(v, end); break;
+    case Header::to: m.to_tag = P::from_to_tag(v, end); break;
+    case Header::none: break;
+  }
+}
+
+// The letters whose lines need no reading any more, given the headers applied so far. A stream
+// keeps reading Content-Length lines (to refuse conflicting ones); a datagram needs only the first.
+inline uint8_t letters_done(uint8_t seen, Framing framing) {
+  const bool call_id = seen & bit_of(Header::call_id);
+  const bool cl = (seen & bit_of(Header::content_length)) && framing == Framing::datagram;
+  const bool cseq = seen & bit_of(Header::cseq);
+  uint8_t d = 0;
+  if (call_id) d |= kLetterI;
+  if (cl) d |= kLetterL;
+  if (call_id && cl && cseq) d |= kLetterC;
+  if (seen & bit_of(Header::via)) d |= kLetterV;
+  if (seen & bit_of(Header::from)) d |= kLetterF;
+  if (seen & bit_of(Header::to)) d |= kLetterT;
+  return d;
+}
+
+template <class Ops>
+ParseStatus parse_impl(const char* buf, size_t len, Framing framing, SipMessage& m) {
+  m = SipMessage{};
+  if (len == 0 || !is_token(buf[0])) return ParseStatus::not_sip;
+  const char* const end = buf + len;
+  NewlineCursor<Ops> lines(buf, len);
+
+  // Start line.
+  size_t nl = lines.next();
+  if (nl == len && framing == Framing::stream) {
+    return plausible_start_prefix(buf, len) ? ParseStatus::incomplete : ParseStatus::not_sip;
+  }
+  const char* sl_end = buf + nl;
+  if (sl_end > buf && sl_end[-1] == '\r') --sl_end;
+  const ParseStatus st = parse_start_line<Ops>(buf, sl_end, m);
+  if (st != ParseStatus::ok) return st;
+  if (nl == len) return ParseStatus::truncated_headers;  // the start line itself is unterminated
+
+  // Header section, one line per '\n'. A header is applied once its value is complete: at the
+  // first line end not followed by SP or HT (RFC 3261 7.3.1 folding). Lines whose first letter
+  // starts no header of interest, or none still wanted, are passed over unread.
+  HeaderState hs;
+  uint8_t done = 0;
+  Header pending = Header::none;
+  const char* pv = nullptr;
+  size_t body = len;  // offset of the body; len when a datagram's end closes the header section
+  bool terminated = false;
+  auto finish = [&](const char* ve) {
+    if (pending == Header::none) return;
+    apply_header<Ops>(pending, pv, ve, end, m, hs);
+    done = letters_done(hs.seen, framing);
+    pending = Header::none;
+  };
+  for (;;) {
+    const size_t s = nl + 1;  // the line after this '\n'
+    if (s == len) {
+      finish(buf + nl);
+      break;
+    }
+    const char c = buf[s];
+    if (!is_sp(c)) {
+      finish(buf + nl);
+      if (c == '\n' || (c == '\r' && s + 1 < len && buf[s + 1] == '\n')) {
+        body = s + (c == '\n' ? 1 : 2);
+        terminated = true;
+        break;
+      }
+      const uint8_t letter = kLetters.bit[static_cast<unsigned char>(c)];
+      if (letter & ~done) {
+        const char* v = nullptr;
+        const Header h = identify_header(buf + s, end, &v);
+        if (h != Header::none && ((hs.seen & bit_of(h)) == 0 || (h == Header::content_length && framing == Framing::stream))) {
+          pending = h;
+          pv = v;
+        }
+      }
+    }
+    nl = lines.next();
+    if (nl == len) {
+      finish(end);
+      break;
+    }
+  }
+  if (!terminated) {
+    // No empty line. A stream may still deliver it; a datagram's end closes the header section
+    // only right after a line end (RFC 4475 baddn), otherwise the datagram was cut.
+    if (framing == Framing::stream) return ParseStatus::incomplete;
+    if (buf[len - 1] != '\n') return ParseStatus::truncated_headers;
+  }
+
+  if (!m.is_request) {
+    if (!m.has_cseq) {
+      // A response is labelled by its CSeq method: without a usable CSeq it cannot be counted.
+      return (hs.seen & bit_of(Header::cseq)) ? ParseStatus::bad_cseq : ParseStatus::missing_cseq;
+    }
+    m.method = m.cseq_method;
+    m.method_token = m.cseq_method_token;
+  }
+  // On a stream, disagreeing lengths leave no way to find the next message (RFC 4475 mcl01).
+  if (hs.bad_cl || (hs.conflicting_cl && framing == Framing::stream)) return ParseStatus::bad_content_length;
+  m.header_length = static_cast<uint32_t>(body);
+  m.head = {buf, body};
+  if (m.content_length >= 0) {
+    const uint64_t need = static_cast<uint64_t>(body) + static_cast<uint64_t>(m.content_length);
+    m.message_length = static_cast<uint32_t>(need);  // < 2^32: Content-Length is below 2^31
+    if (need > len) return framing == Framing::stream ? ParseStatus::incomplete : ParseStatus::truncated_body;
+  } else {
+    if (framing == Framing::stream) return ParseStatus::missing_content_length;
+    m.message_length = static_cast<uint32_t>(len);
+  }
+  return ParseStatus::ok;
+}
+
+}  // namespace
+}  // namespace sipex

@@ -194,7 +194,7 @@ const double* HistogramTable::buckets(HistogramFamily f, size_t* n) {
 
 HistogramTable::HistogramTable(uint32_t max_series) : max_(max_series) {
   const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, max_series + max_series / 3 + 1));
-  slots_.reset(static_cast<Slot*>(std::calloc(cap, sizeof(Slot))));
+  slots_ = ResidentArray<Slot>(cap);
   dense_.reset(static_cast<uint32_t*>(std::calloc(std::max<uint32_t>(max_series, 1), sizeof(uint32_t))));
   if (!slots_ || !dense_) throw std::bad_alloc();
   mask_ = cap - 1;
@@ -234,7 +234,7 @@ bool HistogramTable::observe(uint64_t key, double seconds) {
 SeriesTable::SeriesTable(uint32_t max_series) : max_(max_series) {
   // At most 3/4 full, so probes stay short.
   const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, max_series + max_series / 3 + 1));
-  slots_.reset(static_cast<Slot*>(std::calloc(cap, sizeof(Slot))));
+  slots_ = ResidentArray<Slot>(cap);
   dense_.reset(static_cast<uint32_t*>(std::calloc(std::max<uint32_t>(max_series, 1), sizeof(uint32_t))));
   if (!slots_ || !dense_) throw std::bad_alloc();
   mask_ = cap - 1;

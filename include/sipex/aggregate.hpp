@@ -20,6 +20,7 @@
 #include "sipex/config.hpp"
 #include "sipex/decode.hpp"
 #include "sipex/packet.hpp"
+#include "sipex/resident.hpp"
 #include "sipex/sip_parse.hpp"
 
 namespace sipex {
@@ -187,8 +188,8 @@ class SeriesTable {
   uint32_t size() const { return size_.load(std::memory_order_relaxed); }
 
  private:
-  // Plain words in zeroed pages (calloc): the table costs memory only where series exist. Both
-  // threads access them only through std::atomic_ref.
+  // Plain words in zeroed, resident pages (resident.hpp says why). Both threads access them only
+  // through std::atomic_ref.
   struct Slot {
     alignas(8) uint64_t key;
     alignas(8) uint64_t count;
@@ -196,7 +197,7 @@ class SeriesTable {
   struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
   };
-  std::unique_ptr<Slot[], FreeDeleter> slots_;
+  ResidentArray<Slot> slots_;
   // Slot index of the j-th series created; entry j is written once, before size_ exceeds j.
   std::unique_ptr<uint32_t[], FreeDeleter> dense_;
   uint32_t mask_;
@@ -262,7 +263,7 @@ class HistogramTable {
   struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
   };
-  std::unique_ptr<Slot[], FreeDeleter> slots_;
+  ResidentArray<Slot> slots_;
   std::unique_ptr<uint32_t[], FreeDeleter> dense_;  // as in SeriesTable
   uint32_t mask_;
   uint32_t max_;

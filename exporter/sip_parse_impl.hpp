@@ -1,9 +1,13 @@
 // The SIP parser's algorithm, written once. Each kernel translation unit
-// (exporter/sip_scan_<isa>.cpp, compiled for its instruction set) defines an Ops type with two
-// inline primitives and instantiates parse_impl<Ops>:
+// (exporter/sip_scan_<isa>.cpp, compiled for its instruction set) defines an Ops type with three
+// inline primitives and a switch, and instantiates parse_impl<Ops>:
 //   static uint64_t newline_mask(const char* buf, size_t len, size_t base);   // NewlineMaskFn
 //   static const char* span(const char* p, const char* end, const CharSet& set);  // SpanFn
-// with the contracts of sip_scan.hpp.
+//   static uint64_t set_mask(const char* p, const CharSet& set);  // SetMaskFn
+//   static constexpr bool kFastPaths;
+// with the contracts of sip_scan.hpp. kFastPaths is false only in the reference build
+// (sip_parse_reference()), which runs the general algorithm alone: every fast path below must
+// give exactly its answer, and the tests compare the two on every input they have.
 //
 // Everything here is in an anonymous namespace: each kernel unit gets its own copy with internal
 // linkage, so code built for AVX2 is never what the linker picks for another unit. For the same
@@ -59,26 +63,53 @@ struct LetterTable {
 };
 constexpr LetterTable kLetters;
 
-// Whether the header name at p is `lit` (lower case letters and '-'), case-insensitively,
-// followed by SP, HT or ':'; on success *after is the first byte after the name. Compares eight
-// bytes at a time: OR-ing 0x20 into every byte lowers letters and leaves '-' alone, so each word
-// is one compare.
-inline bool name_is(const char* p, const char* end, std::string_view lit, const char** after) {
-  const size_t n = lit.size();
-  if (static_cast<size_t>(end - p) <= n) return false;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t a, b;
-    std::memcpy(&a, p + i, 8);
-    std::memcpy(&b, lit.data() + i, 8);
-    if ((a | 0x2020202020202020ull) != b) return false;
+// A header or parameter name (lower case letters, digits and '-') as two 8-byte words for a
+// compare of 16 bytes: `fold` has 0x20 on the letters, so OR-ing it lowers them and only them
+// (OR-ing 0x20 into every byte would also turn CR into '-'), and `care` covers the name's bytes.
+struct Name {
+  uint64_t word[2] = {}, fold[2] = {}, care[2] = {};
+  size_t n = 0;
+  const char* text = nullptr;
+  constexpr explicit Name(const char* lit) : text(lit) {
+    while (lit[n] != 0) ++n;
+    for (size_t i = 0; i < n; ++i) {
+      const auto c = static_cast<uint64_t>(static_cast<unsigned char>(lit[i]));
+      word[i / 8] |= c << (8 * (i % 8));
+      if (c >= 'a' && c <= 'z') fold[i / 8] |= uint64_t{0x20} << (8 * (i % 8));
+      care[i / 8] |= uint64_t{0xFF} << (8 * (i % 8));
+    }
   }
-  for (; i < n; ++i) {
-    if ((p[i] | 0x20) != lit[i]) return false;
+};
+constexpr Name kCallIdName{"call-id"}, kCseqName{"cseq"}, kContentLengthName{"content-length"}, kViaName{"via"},
+    kFromName{"from"}, kToName{"to"}, kBranchName{"branch"}, kTagName{"tag"};
+
+inline uint64_t load8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+// Whether [p, p + name.n) is `name`, case-insensitively. Reads p[0, 16) when `wide`, else only
+// p[0, name.n).
+inline bool name_eq(const char* p, const Name& name, bool wide) {
+  if (wide) {
+    if (((load8(p) | name.fold[0]) & name.care[0]) != name.word[0]) return false;
+    return name.n <= 8 || ((load8(p + 8) | name.fold[1]) & name.care[1]) == name.word[1];
   }
-  const char t = p[n];
+  for (size_t i = 0; i < name.n; ++i) {
+    if (lower(p[i]) != name.text[i]) return false;
+  }
+  return true;
+}
+
+// Whether the header name at p is `name` followed by SP, HT or ':'; on success *after is the
+// first byte after the name. The buffer ends at `end`.
+inline bool name_is(const char* p, const char* end, const Name& name, const char** after) {
+  const size_t room = static_cast<size_t>(end - p);
+  if (room <= name.n || !name_eq(p, name, room >= 16)) return false;
+  const char t = p[name.n];
   if (t != ':' && !is_sp(t)) return false;
-  *after = p + n;
+  *after = p + name.n;
   return true;
 }
 
@@ -90,11 +121,11 @@ inline Header identify_header(const char* p, const char* end, const char** value
   Header h;
   switch (*p | 0x20) {
     case 'c':
-      if (name_is(p, end, "call-id", &ne)) {
+      if (name_is(p, end, kCallIdName, &ne)) {
         h = Header::call_id;
-      } else if (name_is(p, end, "cseq", &ne)) {
+      } else if (name_is(p, end, kCseqName, &ne)) {
         h = Header::cseq;
-      } else if (name_is(p, end, "content-length", &ne)) {
+      } else if (name_is(p, end, kContentLengthName, &ne)) {
         h = Header::content_length;
       } else {
         return Header::none;
@@ -102,14 +133,18 @@ inline Header identify_header(const char* p, const char* end, const char** value
       break;
     case 'i': h = Header::call_id; break;
     case 'l': h = Header::content_length; break;
-    case 'v': h = Header::via; if (name_is(p, end, "via", &ne)) break; ne = nullptr; break;
-    case 'f': h = Header::from; if (name_is(p, end, "from", &ne)) break; ne = nullptr; break;
-    case 't': h = Header::to; if (name_is(p, end, "to", &ne)) break; ne = nullptr; break;
+    case 'v': h = Header::via; if (name_is(p, end, kViaName, &ne)) break; ne = nullptr; break;
+    case 'f': h = Header::from; if (name_is(p, end, kFromName, &ne)) break; ne = nullptr; break;
+    case 't': h = Header::to; if (name_is(p, end, kToName, &ne)) break; ne = nullptr; break;
     default: return Header::none;
   }
   if (ne == nullptr) {  // the compact form: the single letter
     if (h == Header::cseq || end - p < 2 || (p[1] != ':' && !is_sp(p[1]))) return Header::none;
     ne = p + 1;
+  }
+  if (ne < end && *ne == ':') {  // no white space before the colon, as usually written
+    *value = ne + 1;
+    return h;
   }
   while (ne < end && is_sp(*ne)) ++ne;
   if (ne == end || *ne != ':') return Header::none;
@@ -138,6 +173,14 @@ constexpr CharSet kParamScanSet = make_char_set(param_scan_char);
 constexpr CharSet kAddrScanSet = make_char_set(addr_scan_char);
 constexpr CharSet kUriSet = make_char_set(uri_char);
 constexpr CharSet kQdtextSet = make_char_set(qdtext_char);
+// The bytes that can change the meaning of what follows in a From/To value.
+constexpr bool addr_special_char(unsigned char c) {
+  return c == '"' || c == '\\' || c == '<' || c == '>' || c == ';' || c == ',' || c == '\r' || c == '\n';
+}
+constexpr CharSet kAddrSpecialSet = make_char_set(addr_special_char);
+
+// Bits [0, n) of a 64-bit mask (n <= 64).
+inline uint64_t low_bits(size_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
 
 template <class Ops>
 struct Parser {
@@ -188,19 +231,10 @@ struct Parser {
     }
   }
 
-  // Whether [p, p + n) is `lit` (lower case), case-insensitively.
-  static bool iequals(const char* p, size_t n, std::string_view lit) {
-    if (n != lit.size()) return false;
-    for (size_t i = 0; i < n; ++i) {
-      if (lower(p[i]) != lit[i]) return false;
-    }
-    return true;
-  }
-
-  // Finds parameter `name` (lower case) among the ";name=value" parameters from p to the end of
-  // the header value (its line, folds included) or its first ',' (the next value). Names are
+  // Finds parameter `name` among the ";name=value" parameters from p to the end of the header
+  // value (its line, folds included) or its first ',' (the next value). Names are
   // case-insensitive; white space may surround ';' and '=' (RFC 3261 25.1 SEMI and EQUAL).
-  static std::string_view find_param(const char* p, const char* e, std::string_view name) {
+  static std::string_view find_param(const char* p, const char* e, const Name& name) {
     for (;;) {
       p = span_utf8(p, e, kParamScanSet);
       if (p == e || *p == ',') return {};
@@ -213,14 +247,22 @@ struct Parser {
         if (p == nullptr) return {};
         continue;
       }
-      p = skip_ws(p + 1, e);
-      const char* ns = p;
-      p = Ops::span(p, e, kTokenSet);
-      const bool match = iequals(ns, static_cast<size_t>(p - ns), name);
-      p = skip_ws(p, e);
-      if (p == e || *p != '=') {
-        if (match) return {};
-        continue;
+      bool match;
+      if (Ops::kFastPaths && static_cast<size_t>(e - p) > name.n + 17 && p[name.n + 1] == '=' &&
+          name_eq(p + 1, name, true)) {
+        // ";name=" as usually written: what the general steps below would find, without them.
+        match = true;
+        p += name.n + 1;
+      } else {
+        p = skip_ws(p + 1, e);
+        const char* ns = p;
+        p = Ops::span(p, e, kTokenSet);
+        match = static_cast<size_t>(p - ns) == name.n && name_eq(ns, name, false);
+        p = skip_ws(p, e);
+        if (p == e || *p != '=') {
+          if (match) return {};
+          continue;
+        }
       }
       p = skip_ws(p + 1, e);
       const char* vs = p;
@@ -229,9 +271,49 @@ struct Parser {
     }
   }
 
-  // The tag parameter of a From/To value: the first ';' outside a quoted display name and
-  // outside <...> starts the header parameters (RFC 3261 20.10).
-  static std::string_view from_to_tag(const char* p, const char* e) {
+  // The fast path of from_to_tag(): one mask of the bytes that matter over the whole value,
+  // walked bit by bit. Returns false, having found nothing, for anything the walk does not
+  // expect (a value over 64 bytes or near the buffer's end, a backslash, a line break inside
+  // the value, an unclosed quote or '<'): the general steps then run from the start.
+  static bool from_to_tag_fast(const char* p, const char* ve, const char* e, std::string_view* tag) {
+    const size_t n = static_cast<size_t>(ve - p);
+    if (n > 64 || e - p < 64) return false;
+    uint64_t m = Ops::set_mask(p, kAddrSpecialSet) & low_bits(n);
+    *tag = {};
+    while (m != 0) {
+      size_t i = static_cast<size_t>(__builtin_ctzll(m));
+      m &= m - 1;
+      const char c = p[i];
+      if (c == '"' || c == '<') {
+        const char close = c == '"' ? '"' : '>';
+        char d = 0;
+        while (m != 0) {  // inside: only the closing byte, a backslash or a line break count
+          i = static_cast<size_t>(__builtin_ctzll(m));
+          m &= m - 1;
+          d = p[i];
+          if (d == close || d == '\r' || d == '\n' || (d == '\\' && c == '"')) break;
+        }
+        if (d != close) return false;
+      } else if (c == ';') {
+        *tag = find_param(p + i, e, kTagName);
+        return true;
+      } else if (c == ',') {
+        return true;
+      } else if (c == '\r' || c == '\n') {
+        return i + 1 == n;  // the line end; anything earlier is a fold or a bare CR
+      }  // '>' and '\\' outside quotes and <...> are ordinary bytes
+    }
+    return true;
+  }
+
+  // The tag parameter of a From/To value [p, ve), where ve is the line break that ends the
+  // header (after any continuation lines) or e, the end of the buffer: the first ';' outside a
+  // quoted display name and outside <...> starts the header parameters (RFC 3261 20.10).
+  static std::string_view from_to_tag(const char* p, const char* ve, const char* e) {
+    if constexpr (Ops::kFastPaths) {
+      std::string_view tag;
+      if (from_to_tag_fast(p, ve, e, &tag)) return tag;
+    }
     for (;;) {
       p = span_utf8(p, e, kAddrScanSet);
       if (p == e || *p == ',') return {};
@@ -242,7 +324,7 @@ struct Parser {
           if (p == e || *p != '>') return {};
           ++p;
           break;
-        case ';': return find_param(p, e, "tag");
+        case ';': return find_param(p, e, kTagName);
         default:
           p = unfold(p, e);
           if (p == nullptr) return {};
@@ -345,9 +427,14 @@ ParseStatus parse_start_line(const char* b, const char* e, SipMessage& m) {
   // last one the version.
   const char* p = Ops::span(b, e, kTokenSet);
   const std::string_view method(b, static_cast<size_t>(p - b));
-  while (e > p && is_sp(e[-1])) --e;
-  const char* vs = e;
-  while (vs > p && !is_sp(vs[-1])) --vs;
+  const char* vs;
+  if (Ops::kFastPaths && e - p >= 8 && load8(e - 8) == load8(" SIP/2.0")) {
+    vs = e - 7;  // the usual ending: what the general steps below find
+  } else {
+    while (e > p && is_sp(e[-1])) --e;
+    vs = e;
+    while (vs > p && !is_sp(vs[-1])) --vs;
+  }
   const size_t vn = static_cast<size_t>(e - vs);
   const bool sip_shaped = sip_prefix(vs, vn);
   if (method.empty() || p == e || !is_sp(*p) || !sip_shaped) {
@@ -434,7 +521,7 @@ void apply_header(Header h, const char* v, const char* ve, const char* end, SipM
       break;
     }
     case Header::cseq: parse_cseq(v, ve, m); break;
-    case Header::via: m.via_branch = P::find_param(v, end, "branch"); break;
+    case Header::via: m.via_branch = P::find_param(v, end, kBranchName); break;
     case Header::content_length:
       if (first) {
         if (!parse_content_length(v, ve, &m.content_length)) st.bad_cl = true;
@@ -443,15 +530,16 @@ void apply_header(Header h, const char* v, const char* ve, const char* end, SipM
         if (!parse_content_length(v, ve, &again) || again != m.content_length) st.conflicting_cl = true;
       }
       break;
-    case Header::from: m.from_tag = P::from_to_tag(v, end); break;
-    case Header::to: m.to_tag = P::from_to_tag(v, end); break;
+    case Header::from: m.from_tag = P::from_to_tag(v, ve, end); break;
+    case Header::to: m.to_tag = P::from_to_tag(v, ve, end); break;
     case Header::none: break;
   }
 }
 
-// The letters whose lines need no reading any more, given the headers applied so far. A stream
-// keeps reading Content-Length lines (to refuse conflicting ones); a datagram needs only the first.
-inline uint8_t letters_done(uint8_t seen, Framing framing) {
+// The letters whose lines need no reading any more, given the headers applied so far (`seen`,
+// bits 1 << Header). A stream keeps reading Content-Length lines (to refuse conflicting ones); a
+// datagram needs only the first.
+constexpr uint8_t letters_done(uint8_t seen, Framing framing) {
   const bool call_id = seen & bit_of(Header::call_id);
   const bool cl = (seen & bit_of(Header::content_length)) && framing == Framing::datagram;
   const bool cseq = seen & bit_of(Header::cseq);
@@ -464,6 +552,17 @@ inline uint8_t letters_done(uint8_t seen, Framing framing) {
   if (seen & bit_of(Header::to)) d |= kLetterT;
   return d;
 }
+// letters_done() for every `seen` (7 bits: Header::none is never applied), per framing.
+struct DoneTable {
+  uint8_t d[2][128] = {};
+  constexpr DoneTable() {
+    for (unsigned s = 0; s < 128; ++s) {
+      d[0][s] = letters_done(static_cast<uint8_t>(s), Framing::datagram);
+      d[1][s] = letters_done(static_cast<uint8_t>(s), Framing::stream);
+    }
+  }
+};
+constexpr DoneTable kDone;
 
 template <class Ops>
 ParseStatus parse_impl(const char* buf, size_t len, Framing framing, SipMessage& m) {
@@ -483,50 +582,38 @@ ParseStatus parse_impl(const char* buf, size_t len, Framing framing, SipMessage&
   if (st != ParseStatus::ok) return st;
   if (nl == len) return ParseStatus::truncated_headers;  // the start line itself is unterminated
 
-  // Header section, one line per '\n'. A header is applied once its value is complete: at the
-  // first line end not followed by SP or HT (RFC 3261 7.3.1 folding). Lines whose first letter
-  // starts no header of interest, or none still wanted, are passed over unread.
+  // Header section, one line per '\n'. A line is read only if its first byte may start a header
+  // still wanted (kLetters, less those already applied); its value runs to the first line end
+  // not followed by SP or HT (RFC 3261 7.3.1 folding), and the lines in between are passed over
+  // with it. Every other line costs one table lookup.
   HeaderState hs;
   uint8_t done = 0;
-  Header pending = Header::none;
-  const char* pv = nullptr;
   size_t body = len;  // offset of the body; len when a datagram's end closes the header section
   bool terminated = false;
-  auto finish = [&](const char* ve) {
-    if (pending == Header::none) return;
-    apply_header<Ops>(pending, pv, ve, end, m, hs);
-    done = letters_done(hs.seen, framing);
-    pending = Header::none;
-  };
   for (;;) {
     const size_t s = nl + 1;  // the line after this '\n'
-    if (s == len) {
-      finish(buf + nl);
-      break;
-    }
+    if (s == len) break;
     const char c = buf[s];
-    if (!is_sp(c)) {
-      finish(buf + nl);
-      if (c == '\n' || (c == '\r' && s + 1 < len && buf[s + 1] == '\n')) {
-        body = s + (c == '\n' ? 1 : 2);
-        terminated = true;
-        break;
+    if (kLetters.bit[static_cast<unsigned char>(c)] & ~done) {
+      const char* v = nullptr;
+      const Header h = identify_header(buf + s, end, &v);
+      do {
+        nl = lines.next();
+      } while (nl + 1 < len && is_sp(buf[nl + 1]));
+      if (h != Header::none && ((hs.seen & bit_of(h)) == 0 || (h == Header::content_length && framing == Framing::stream))) {
+        apply_header<Ops>(h, v, buf + nl, end, m, hs);
+        done = kDone.d[framing == Framing::stream][hs.seen & 127];
       }
-      const uint8_t letter = kLetters.bit[static_cast<unsigned char>(c)];
-      if (letter & ~done) {
-        const char* v = nullptr;
-        const Header h = identify_header(buf + s, end, &v);
-        if (h != Header::none && ((hs.seen & bit_of(h)) == 0 || (h == Header::content_length && framing == Framing::stream))) {
-          pending = h;
-          pv = v;
-        }
-      }
+      if (nl == len) break;
+      continue;
+    }
+    if (c == '\n' || (c == '\r' && s + 1 < len && buf[s + 1] == '\n')) {
+      body = s + (c == '\n' ? 1 : 2);
+      terminated = true;
+      break;
     }
     nl = lines.next();
-    if (nl == len) {
-      finish(end);
-      break;
-    }
+    if (nl == len) break;
   }
   if (!terminated) {
     // No empty line. A stream may still deliver it; a datagram's end closes the header section

@@ -13,6 +13,7 @@ namespace sipex {
 namespace {
 
 struct Avx512Ops {
+  static constexpr bool kFastPaths = true;
   static __mmask64 first_bytes(size_t n) {
     return n >= 64 ? ~__mmask64{0} : _bzhi_u64(~uint64_t{0}, static_cast<unsigned>(n));
   }
@@ -20,21 +21,31 @@ struct Avx512Ops {
     const __mmask64 in = first_bytes(len - base);
     return _mm512_mask_cmpeq_epi8_mask(in, _mm512_maskz_loadu_epi8(in, buf + base), _mm512_set1_epi8('\n'));
   }
-  // The SSE4.2 algorithm (sip_scan_sse42.cpp) on 64 bytes per step.
-  static const char* span(const char* p, const char* end, const CharSet& set) {
+  // The SSE4.2 algorithm (sip_scan_sse42.cpp) on 64 bytes per step: the low-nibble rows and
+  // high-nibble bits of the bytes of v.
+  static __m512i rows(__m512i v, const CharSet& set) {
     const __m512i lo_table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(set.by_low_nibble)));
+    return _mm512_shuffle_epi8(lo_table, _mm512_and_si512(v, _mm512_set1_epi8(0x0F)));
+  }
+  static __m512i bits(__m512i v) {
     const __m512i hi_bit = _mm512_broadcast_i32x4(
         _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, static_cast<char>(128), 0, 0, 0, 0, 0, 0, 0, 0));
-    const __m512i low = _mm512_set1_epi8(0x0F);
+    return _mm512_shuffle_epi8(hi_bit, _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F)));
+  }
+  // The first byte is tested on its own: many spans stop there, and it spares the vector set-up.
+  static const char* span(const char* p, const char* end, const CharSet& set) {
+    if (p == end || !set.member[static_cast<unsigned char>(*p)]) return p;
     for (; p < end; p += 64) {
       const __mmask64 in = first_bytes(static_cast<size_t>(end - p));
       const __m512i v = _mm512_maskz_loadu_epi8(in, p);
-      const __m512i rows = _mm512_shuffle_epi8(lo_table, _mm512_and_si512(v, low));
-      const __m512i bit = _mm512_shuffle_epi8(hi_bit, _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
-      const uint64_t out = _mm512_mask_testn_epi8_mask(in, rows, bit);
+      const uint64_t out = _mm512_mask_testn_epi8_mask(in, rows(v, set), bits(v));
       if (out != 0) return p + _tzcnt_u64(out);
     }
     return end;
+  }
+  static uint64_t set_mask(const char* p, const CharSet& set) {
+    const __m512i v = _mm512_loadu_si512(p);
+    return _mm512_test_epi8_mask(rows(v, set), bits(v));
   }
 };
 
@@ -42,6 +53,7 @@ struct Avx512Ops {
 
 uint64_t newline_mask_avx512(const char* buf, size_t len, size_t base) { return Avx512Ops::newline_mask(buf, len, base); }
 const char* span_avx512(const char* p, const char* end, const CharSet& set) { return Avx512Ops::span(p, end, set); }
+uint64_t set_mask_avx512(const char* p, const CharSet& set) { return Avx512Ops::set_mask(p, set); }
 ParseStatus parse_sip_avx512(const char* buf, size_t len, Framing framing, SipMessage& out) {
   return parse_impl<Avx512Ops>(buf, len, framing, out);
 }

@@ -5,6 +5,7 @@ namespace sipex {
 namespace {
 
 struct ScalarOps {
+  static constexpr bool kFastPaths = true;
   static uint64_t newline_mask(const char* buf, size_t len, size_t base) {
     const size_t n = len - base < 64 ? len - base : 64;
     uint64_t m = 0;
@@ -15,12 +16,26 @@ struct ScalarOps {
     while (p < end && set.member[static_cast<unsigned char>(*p)]) ++p;
     return p;
   }
+  static uint64_t set_mask(const char* p, const CharSet& set) {
+    uint64_t m = 0;
+    for (size_t i = 0; i < 64; ++i) m |= uint64_t{set.member[static_cast<unsigned char>(p[i])]} << i;
+    return m;
+  }
+};
+
+// The general algorithm alone: the reference the fast paths are tested against.
+struct ReferenceOps : ScalarOps {
+  static constexpr bool kFastPaths = false;
 };
 
 }  // namespace
 
 uint64_t newline_mask_scalar(const char* buf, size_t len, size_t base) { return ScalarOps::newline_mask(buf, len, base); }
 const char* span_scalar(const char* p, const char* end, const CharSet& set) { return ScalarOps::span(p, end, set); }
+uint64_t set_mask_scalar(const char* p, const CharSet& set) { return ScalarOps::set_mask(p, set); }
+ParseStatus parse_sip_reference(const char* buf, size_t len, Framing framing, SipMessage& out) {
+  return parse_impl<ReferenceOps>(buf, len, framing, out);
+}
 ParseStatus parse_sip_scalar(const char* buf, size_t len, Framing framing, SipMessage& out) {
   return parse_impl<ScalarOps>(buf, len, framing, out);
 }

@@ -7,6 +7,7 @@ namespace sipex {
 namespace {
 
 struct Sse42Ops {
+  static constexpr bool kFastPaths = true;
   static uint64_t nl16(const char* p) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     return static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))));
@@ -26,20 +27,31 @@ struct Sse42Ops {
   }
   // The low nibble selects which high nibbles are members (by_low_nibble), the high nibble
   // selects one bit (1 << h, none for h >= 8); a byte is a member iff the two meet.
-  static const char* span(const char* p, const char* end, const CharSet& set) {
-    const __m128i lo_table = _mm_load_si128(reinterpret_cast<const __m128i*>(set.by_low_nibble));
+  // Bit i set iff byte i of the 16 at p is NOT in the set.
+  static unsigned outside16(const char* p, __m128i lo_table) {
     const __m128i hi_bit = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, static_cast<char>(128), 0, 0, 0, 0, 0, 0, 0, 0);
     const __m128i low = _mm_set1_epi8(0x0F);
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i rows = _mm_shuffle_epi8(lo_table, _mm_and_si128(v, low));
+    const __m128i bit = _mm_shuffle_epi8(hi_bit, _mm_and_si128(_mm_srli_epi16(v, 4), low));
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(rows, bit), _mm_setzero_si128())));
+  }
+  // The first byte is tested on its own: many spans stop there, and it spares the vector set-up.
+  static const char* span(const char* p, const char* end, const CharSet& set) {
+    if (p == end || !set.member[static_cast<unsigned char>(*p)]) return p;
+    const __m128i lo_table = _mm_load_si128(reinterpret_cast<const __m128i*>(set.by_low_nibble));
     for (; end - p >= 16; p += 16) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-      const __m128i rows = _mm_shuffle_epi8(lo_table, _mm_and_si128(v, low));
-      const __m128i bit = _mm_shuffle_epi8(hi_bit, _mm_and_si128(_mm_srli_epi16(v, 4), low));
-      const unsigned out =
-          static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(rows, bit), _mm_setzero_si128())));
+      const unsigned out = outside16(p, lo_table);
       if (out != 0) return p + __builtin_ctz(out);
     }
     while (p < end && set.member[static_cast<unsigned char>(*p)]) ++p;
     return p;
+  }
+  static uint64_t set_mask(const char* p, const CharSet& set) {
+    const __m128i lo_table = _mm_load_si128(reinterpret_cast<const __m128i*>(set.by_low_nibble));
+    const uint64_t out = uint64_t{outside16(p, lo_table)} | uint64_t{outside16(p + 16, lo_table)} << 16 |
+                         uint64_t{outside16(p + 32, lo_table)} << 32 | uint64_t{outside16(p + 48, lo_table)} << 48;
+    return ~out;
   }
 };
 
@@ -47,6 +59,7 @@ struct Sse42Ops {
 
 uint64_t newline_mask_sse42(const char* buf, size_t len, size_t base) { return Sse42Ops::newline_mask(buf, len, base); }
 const char* span_sse42(const char* p, const char* end, const CharSet& set) { return Sse42Ops::span(p, end, set); }
+uint64_t set_mask_sse42(const char* p, const CharSet& set) { return Sse42Ops::set_mask(p, set); }
 ParseStatus parse_sip_sse42(const char* buf, size_t len, Framing framing, SipMessage& out) {
   return parse_impl<Sse42Ops>(buf, len, framing, out);
 }

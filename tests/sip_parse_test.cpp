@@ -226,6 +226,12 @@ const Case kCases[] = {
      .status = ParseStatus::missing_content_length, .framing = Framing::stream},
     {.name = "stream_binary_is_not_sip", .input = std::string("\x16\x03\x01\x02\x00", 5), .status = ParseStatus::not_sip,
      .framing = Framing::stream},
+    // Header names compare letters case-insensitively and nothing else exactly: "Call\rID" and
+    // "Content\rLength" are other headers (OR-ing 0x20 into a CR would make it a '-').
+    {.name = "names_match_their_non_letters_exactly",
+     .input = "BYE sip:h SIP/2.0\r\nCall\rID: wrong\r\nContent\rLength: 99\r\n"
+              "Call-ID: right\r\nCSeq: 1 BYE\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKright\r\nContent-Length: 0\r\n\r\n",
+     .status = ParseStatus::ok, .call_id = "right", .branch = "z9hG4bKright", .content_length = 0},
 };
 
 class ParseTest : public testing::TestWithParam<const ScanKernel*> {};

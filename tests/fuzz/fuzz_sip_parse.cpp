@@ -5,7 +5,8 @@
 // PROT_NONE page, and starts right after one (over-reads the allocator's rounding would hide).
 // Then, for every kernel this CPU supports (scan_kernels()):
 //   - parse_sip in both framings, on every copy: the status and every SipMessage field (views by
-//     offset and length) must equal the scalar kernel's on the heap copy;
+//     offset and length) must equal parse_sip_reference()'s (the general algorithm without the
+//     kernels' fast paths) on the heap copy;
 //   - the result must keep parse_sip's contract: every field inside the start line and header
 //     section (never from the body or what follows the message), message_length and
 //     header_length consistent with the framing and Content-Length, codes and methods in range;
@@ -13,7 +14,7 @@
 //   - span() for several character sets (the parser's, and one taken from the input) and
 //     start/end positions must equal span_scalar's answer (computed for every start in one pass,
 //     and checked against span_scalar itself); newline_mask() at every base below 200 and every
-//     64th after must equal the mask computed from the bytes.
+//     64th after must equal the mask computed from the bytes; so must set_mask() at a few offsets.
 // Any difference aborts (a crash for libFuzzer).
 #include <algorithm>
 #include <cstddef>
@@ -104,7 +105,7 @@ FUZZ_NO_COVERAGE bool same(const SipMessage& a, const char* abase, const SipMess
 }
 
 FUZZ_NO_COVERAGE void report(const char* what, const ScanKernel& k, Framing f, ParseStatus s1, ParseStatus s2) {
-  std::fprintf(stderr, "%s: kernel %s, framing %s: scalar says %d, kernel says %d\n", what, k.name,
+  std::fprintf(stderr, "%s: kernel %s, framing %s: the reference says %d, the kernel %d\n", what, k.name,
                f == Framing::stream ? "stream" : "datagram", static_cast<int>(s1), static_cast<int>(s2));
 }
 
@@ -149,7 +150,7 @@ FUZZ_NO_COVERAGE void check_parse(const std::vector<const ScanKernel*>& kernels,
   const size_t len = heap.size();
   for (Framing f : {Framing::datagram, Framing::stream}) {
     SipMessage ref;
-    const ParseStatus rs = parse_sip(heap.chars(), len, f, ref, *kernels[0]);
+    const ParseStatus rs = parse_sip_reference(heap.chars(), len, f, ref);
     check_contract(heap.chars(), len, f, rs, ref);
     for (const ScanKernel* k : kernels) {
       const char* bases[] = {heap.chars(), back, front};
@@ -251,6 +252,24 @@ FUZZ_NO_COVERAGE void check_newlines(const std::vector<const ScanKernel*>& kerne
   }
 }
 
+FUZZ_NO_COVERAGE void check_set_mask(const std::vector<const ScanKernel*>& kernels, const Buffers& b, const CharSet& set) {
+  const size_t len = b.len;
+  if (len < 64) return;
+  for (size_t at : {size_t{0}, size_t{1}, size_t{31}, (len - 64) / 2, len - 64}) {
+    if (at > len - 64) continue;
+    uint64_t want = 0;
+    for (size_t i = 0; i < 64; ++i) want |= uint64_t{set.member[static_cast<unsigned char>(b.bufs[0][at + i])]} << i;
+    for (const ScanKernel* k : kernels) {
+      for (const char* buf : b.bufs) {
+        if (k->set_mask(buf + at, set) != want) {
+          std::fprintf(stderr, "set_mask differs: kernel %s, len %zu, at %zu\n", k->name, len, at);
+          std::abort();
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -265,7 +284,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check_parse(kernels, heap, back, front);
 
   const Buffers b{{heap.chars(), back, front}, size};
-  for (const CharSet& set : kSets) check_span(kernels, b, set);
+  for (const CharSet& set : kSets) {
+    check_span(kernels, b, set);
+    check_set_mask(kernels, b, set);
+  }
   if (size >= 16) check_span(kernels, b, set_from(data));
   check_newlines(kernels, b);
   return 0;

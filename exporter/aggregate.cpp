@@ -193,29 +193,23 @@ const double* HistogramTable::buckets(HistogramFamily f, size_t* n) {
 }
 
 HistogramTable::HistogramTable(uint32_t max_series) : max_(max_series) {
-  const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, max_series + max_series / 3 + 1));
-  slots_ = ResidentArray<Slot>(cap);
-  dense_.reset(static_cast<uint32_t*>(std::calloc(std::max<uint32_t>(max_series, 1), sizeof(uint32_t))));
-  if (!slots_ || !dense_) throw std::bad_alloc();
-  mask_ = cap - 1;
+  entries_.reset(static_cast<Entry*>(std::calloc(std::max<uint32_t>(max_series, 1), sizeof(Entry))));
+  if (!entries_) throw std::bad_alloc();
 }
 
 bool HistogramTable::observe(uint64_t key, double seconds) {
-  uint32_t i = static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> 40) & mask_;
-  for (;;) {
-    const uint64_t k = std::atomic_ref<uint64_t>(slots_[i].key).load(std::memory_order_relaxed);
-    if (k == key) break;
-    if (k == 0) {
-      const uint32_t size = size_.load(std::memory_order_relaxed);
-      if (size >= max_) return false;
-      std::atomic_ref<uint64_t>(slots_[i].key).store(key, std::memory_order_relaxed);
-      dense_[size] = i;
-      size_.store(size + 1, std::memory_order_release);  // publishes the key and dense_[size]
-      break;
-    }
-    i = (i + 1) & mask_;
+  const auto key_of = [this](uint32_t e) { return entries_[e].key; };
+  uint32_t hole = 0;
+  uint32_t e = index_.find(key, key_of, &hole);
+  if (e == KeyIndex::kNone) {
+    const uint32_t size = size_.load(std::memory_order_relaxed);
+    if (size >= max_) return false;
+    std::atomic_ref<uint64_t>(entries_[size].key).store(key, std::memory_order_relaxed);
+    size_.store(size + 1, std::memory_order_release);  // publishes the key
+    index_.insert(hole, size, size + 1, key_of);
+    e = size;
   }
-  Slot& s = slots_[i];
+  Entry& s = entries_[e];
   size_t n = 0;
   const double* b = buckets(static_cast<HistogramFamily>(key >> 40 & 3), &n);
   size_t at = 0;
@@ -232,36 +226,26 @@ bool HistogramTable::observe(uint64_t key, double seconds) {
 // ---- SeriesTable ----
 
 SeriesTable::SeriesTable(uint32_t max_series) : max_(max_series) {
-  // At most 3/4 full, so probes stay short.
-  const uint32_t cap = std::bit_ceil(std::max<uint32_t>(64, max_series + max_series / 3 + 1));
-  slots_ = ResidentArray<Slot>(cap);
-  dense_.reset(static_cast<uint32_t*>(std::calloc(std::max<uint32_t>(max_series, 1), sizeof(uint32_t))));
-  if (!slots_ || !dense_) throw std::bad_alloc();
-  mask_ = cap - 1;
+  entries_.reset(static_cast<Entry*>(std::calloc(std::max<uint32_t>(max_series, 1), sizeof(Entry))));
+  if (!entries_) throw std::bad_alloc();
 }
 
 bool SeriesTable::add(uint64_t key, uint64_t n) {
-  uint32_t i = static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> 40) & mask_;
-  for (;;) {
-    Slot& s = slots_[i];
-    // Relaxed atomic_ref accesses compile to plain moves; atomic_ref is required because the
-    // scrape reads the same words concurrently.
-    const uint64_t k = std::atomic_ref<uint64_t>(s.key).load(std::memory_order_relaxed);
-    if (k == key) {
-      std::atomic_ref<uint64_t> c(s.count);
-      c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-      return true;
-    }
-    if (k == 0) break;
-    i = (i + 1) & mask_;
+  const auto key_of = [this](uint32_t e) { return entries_[e].key; };
+  uint32_t hole = 0;
+  const uint32_t e = index_.find(key, key_of, &hole);
+  if (e != KeyIndex::kNone) {
+    std::atomic_ref<uint64_t> c(entries_[e].count);
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    return true;
   }
   const uint32_t size = size_.load(std::memory_order_relaxed);
   if (size >= max_) return false;
-  Slot& s = slots_[i];
+  Entry& s = entries_[size];
   std::atomic_ref<uint64_t>(s.count).store(n, std::memory_order_relaxed);
   std::atomic_ref<uint64_t>(s.key).store(key, std::memory_order_relaxed);
-  dense_[size] = i;
-  size_.store(size + 1, std::memory_order_release);  // publishes the key, its count and dense_[size]
+  size_.store(size + 1, std::memory_order_release);  // publishes the key and its count
+  index_.insert(hole, size, size + 1, key_of);
   return true;
 }
 

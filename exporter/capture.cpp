@@ -67,15 +67,12 @@ Dispatcher::~Dispatcher() {
 }
 
 Batch* Dispatcher::acquire() {
-  for (unsigned spins = 0;; ++spins) {
-    if (Batch* b = pool_.try_take(pool_tok_)) return b;
-    if (!lossless_ || stop_.load(std::memory_order_relaxed)) return nullptr;
-    if (spins < 64) {
-      std::this_thread::yield();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
+  if (Batch* b = pool_.try_take(pool_tok_)) return b;
+  // Lossless (files): sleep until a worker gives a batch back, waking now and then for stop_.
+  while (lossless_ && !stop_.load(std::memory_order_relaxed)) {
+    if (Batch* b = pool_.take_wait(pool_tok_, 10'000)) return b;
   }
+  return nullptr;
 }
 
 void Dispatcher::hand_over(size_t w) {

@@ -33,6 +33,11 @@ Batch* BatchPool::try_take(moodycamel::ConsumerToken& tok) {
   return free_.try_dequeue(tok, b) ? b : nullptr;
 }
 
+Batch* BatchPool::take_wait(moodycamel::ConsumerToken& tok, int64_t timeout_us) {
+  Batch* b = nullptr;
+  return free_.wait_dequeue_timed(tok, b, timeout_us) ? b : nullptr;
+}
+
 void BatchPool::give_back(Batch* b, moodycamel::ProducerToken& tok) {
   b->clear();
   // Cannot fail: the pool never holds more than `size_` items and was sized for that per producer.

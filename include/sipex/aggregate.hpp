@@ -163,12 +163,65 @@ inline SeriesFields series_fields(uint64_t key) {
           static_cast<Family>(key >> 40 & 7)};
 }
 
-// A fixed-capacity open-addressing map from series key to count. One writer (the worker), any
-// number of concurrent readers. Never allocates after construction.
+// The writer's map from a 64-bit key to the position of its entry in an append-only array:
+// open addressing over entry + 1 (0 = empty), at most half full, doubled and rebuilt from the
+// entries as they grow, so it is as large as what was counted, not as the configured cap (a
+// table sized for the cap spread a few thousand series over tens of megabytes, one cache miss
+// each). Writer-private: readers walk the entries, never the index. Its memory is resident from
+// the start (resident.hpp).
+class KeyIndex {
+ public:
+  static constexpr uint32_t kNone = ~uint32_t{0};
+  KeyIndex() : slots_(kInitial), mask_(kInitial - 1) {}
+  // The entry whose key (key_of(entry)) is `key`, or kNone with *hole set for insert().
+  template <class KeyOf>
+  uint32_t find(uint64_t key, const KeyOf& key_of, uint32_t* hole) const {
+    for (uint32_t i = home(key, mask_);; i = (i + 1) & mask_) {
+      const uint32_t v = slots_[i];
+      if (v == 0) {
+        *hole = i;
+        return kNone;
+      }
+      if (key_of(v - 1) == key) return v - 1;
+    }
+  }
+  // Records `entry` at `hole` (from find() since the last change); `count` entries exist now,
+  // entry included.
+  template <class KeyOf>
+  void insert(uint32_t hole, uint32_t entry, uint32_t count, const KeyOf& key_of) {
+    slots_[hole] = entry + 1;
+    if (uint64_t{count} * 2 > uint64_t{mask_} + 1) grow(count, key_of);
+  }
+
+ private:
+  static constexpr uint32_t kInitial = 1024;
+  static uint32_t home(uint64_t key, uint32_t mask) {
+    return static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+  }
+  template <class KeyOf>
+  void grow(uint32_t count, const KeyOf& key_of) {
+    const uint32_t cap = (mask_ + 1) * 2;
+    ResidentArray<uint32_t> bigger(cap);
+    for (uint32_t e = 0; e < count; ++e) {
+      uint32_t i = home(key_of(e), cap - 1);
+      while (bigger[i] != 0) i = (i + 1) & (cap - 1);
+      bigger[i] = e + 1;
+    }
+    slots_ = std::move(bigger);
+    mask_ = cap - 1;
+  }
+  ResidentArray<uint32_t> slots_;
+  uint32_t mask_;
+};
+
+// A map from series key to count with a fixed cap on the number of series. One writer (the
+// worker), any number of concurrent readers.
 //
-// Readers never probe: the writer appends each new series' slot index to a dense list and then
-// publishes the list's length with release, so for_each visits [0, size) with acquire and costs
-// O(series), not O(capacity).
+// Series live in an append-only array in order of creation; the writer finds them through a
+// KeyIndex and publishes each new one by raising size_ with release, so readers walk [0, size)
+// with acquire, never probe, and cost O(series). The array is reserved for the cap but its
+// pages are touched only as series are created (the first touch of each is the writer's store).
+// Allocates only when the index doubles.
 class SeriesTable {
  public:
   explicit SeriesTable(uint32_t max_series);
@@ -180,7 +233,7 @@ class SeriesTable {
   void for_each(F&& f) const {
     const uint32_t n = size_.load(std::memory_order_acquire);
     for (uint32_t j = 0; j < n; ++j) {
-      Slot& s = slots_[dense_[j]];
+      Entry& s = entries_[j];
       f(std::atomic_ref<uint64_t>(s.key).load(std::memory_order_relaxed),
         std::atomic_ref<uint64_t>(s.count).load(std::memory_order_relaxed));
     }
@@ -188,19 +241,17 @@ class SeriesTable {
   uint32_t size() const { return size_.load(std::memory_order_relaxed); }
 
  private:
-  // Plain words in zeroed, resident pages (resident.hpp says why). Both threads access them only
-  // through std::atomic_ref.
-  struct Slot {
+  // Plain words; readers access them only through std::atomic_ref, and the writer stores through
+  // it (its own reads may be plain: nobody else writes).
+  struct Entry {
     alignas(8) uint64_t key;
     alignas(8) uint64_t count;
   };
   struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
   };
-  ResidentArray<Slot> slots_;
-  // Slot index of the j-th series created; entry j is written once, before size_ exceeds j.
-  std::unique_ptr<uint32_t[], FreeDeleter> dense_;
-  uint32_t mask_;
+  std::unique_ptr<Entry[], FreeDeleter> entries_;  // max_ entries, calloc'd: untouched until used
+  KeyIndex index_;
   uint32_t max_;
   std::atomic<uint32_t> size_{0};
 };
@@ -221,8 +272,8 @@ inline constexpr double kLatencyBuckets[] = {0.001, 0.002, 0.004, 0.008, 0.016, 
                                              0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384, 32.768};
 inline constexpr double kDurationBuckets[] = {1, 5, 10, 30, 60, 120, 180, 300, 600, 1200, 1800, 3600, 7200, 14400};
 
-// A fixed-capacity map from histogram key to bucket counts, one writer, any readers (the same
-// discipline and dense list as SeriesTable). Key bits: 63 occupied | 41..40 family | 31..16 peer |
+// A map from histogram key to bucket counts with a cap on the number of histograms, one writer,
+// any readers (the same discipline and append-only entries as SeriesTable). Key bits: 63 occupied | 41..40 family | 31..16 peer |
 // 15..14 direction | 13..10 method | 1..0 stage.
 class HistogramTable {
  public:
@@ -243,7 +294,7 @@ class HistogramTable {
   void for_each(F&& f) const {
     const uint32_t n = size_.load(std::memory_order_acquire);
     for (uint32_t j = 0; j < n; ++j) {
-      const Slot& s = slots_[dense_[j]];
+      const Entry& s = entries_[j];
       const uint64_t k = std::atomic_ref<const uint64_t>(s.key).load(std::memory_order_relaxed);
       uint64_t counts[kMaxBuckets + 1];
       for (size_t b = 0; b <= kMaxBuckets; ++b) {
@@ -255,7 +306,7 @@ class HistogramTable {
   uint32_t size() const { return size_.load(std::memory_order_relaxed); }
 
  private:
-  struct Slot {
+  struct Entry {
     uint64_t key;
     uint64_t sum_ns;
     uint64_t buckets[kMaxBuckets + 1];
@@ -263,9 +314,8 @@ class HistogramTable {
   struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
   };
-  ResidentArray<Slot> slots_;
-  std::unique_ptr<uint32_t[], FreeDeleter> dense_;  // as in SeriesTable
-  uint32_t mask_;
+  std::unique_ptr<Entry[], FreeDeleter> entries_;  // as in SeriesTable
+  KeyIndex index_;
   uint32_t max_;
   std::atomic<uint32_t> size_{0};
 };

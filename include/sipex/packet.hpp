@@ -46,7 +46,9 @@ struct Batch {
 };
 
 // A fixed set of batches allocated once. Thread-safe: any thread may take or give back.
-// try_take() never allocates and returns nullptr when every batch is in use.
+// try_take() never allocates and returns nullptr when every batch is in use; take_wait() sleeps
+// on the pool's semaphore until a batch comes back or the timeout passes (for readers that must
+// not lose packets, and must not burn a core a worker could use while they wait).
 class BatchPool {
  public:
   // `producers` is the number of threads that may call give_back() (each with its own token).
@@ -55,14 +57,15 @@ class BatchPool {
   BatchPool& operator=(const BatchPool&) = delete;
 
   Batch* try_take(moodycamel::ConsumerToken& tok);
+  Batch* take_wait(moodycamel::ConsumerToken& tok, int64_t timeout_us);
   void give_back(Batch* b, moodycamel::ProducerToken& tok);
   size_t size() const { return size_; }
-  moodycamel::ConcurrentQueue<Batch*>& queue() { return free_; }
+  moodycamel::BlockingConcurrentQueue<Batch*>& queue() { return free_; }
 
  private:
   size_t size_;
   std::unique_ptr<Batch[]> storage_;
-  moodycamel::ConcurrentQueue<Batch*> free_;
+  moodycamel::BlockingConcurrentQueue<Batch*> free_;
 };
 
 // Queue of full batches from capture threads to one worker. Bounded: try_enqueue never allocates.

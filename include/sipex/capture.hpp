@@ -111,6 +111,7 @@ class PcapSource {
   int linktype_;
   int timeout_ms_;
   uint32_t last_drop_ = 0, last_ifdrop_ = 0;
+  std::unique_ptr<char[]> read_buffer_;  // a file's stdio buffer; freed after pcap_close (member order)
 };
 
 }  // namespace sipex

@@ -647,3 +647,13 @@ ParseStatus parse_impl(const char* buf, size_t len, Framing framing, SipMessage&
 
 }  // namespace
 }  // namespace sipex
+
+// Defines the exported entry points of one kernel (sip_scan.hpp) from its Ops type; used once,
+// at namespace sipex scope, in each exporter/sip_scan_<isa>.cpp.
+#define SIPEX_KERNEL_ENTRY_POINTS(isa, Ops)                                                                  \
+  uint64_t newline_mask_##isa(const char* buf, size_t len, size_t base) { return Ops::newline_mask(buf, len, base); } \
+  const char* span_##isa(const char* p, const char* end, const CharSet& set) { return Ops::span(p, end, set); }   \
+  uint64_t set_mask_##isa(const char* p, const CharSet& set) { return Ops::set_mask(p, set); }                  \
+  ParseStatus parse_sip_##isa(const char* buf, size_t len, Framing framing, SipMessage& out) {                   \
+    return parse_impl<Ops>(buf, len, framing, out);                                                            \
+  }

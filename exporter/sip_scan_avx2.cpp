@@ -69,11 +69,6 @@ struct Avx2Ops {
 
 }  // namespace
 
-uint64_t newline_mask_avx2(const char* buf, size_t len, size_t base) { return Avx2Ops::newline_mask(buf, len, base); }
-const char* span_avx2(const char* p, const char* end, const CharSet& set) { return Avx2Ops::span(p, end, set); }
-uint64_t set_mask_avx2(const char* p, const CharSet& set) { return Avx2Ops::set_mask(p, set); }
-ParseStatus parse_sip_avx2(const char* buf, size_t len, Framing framing, SipMessage& out) {
-  return parse_impl<Avx2Ops>(buf, len, framing, out);
-}
+SIPEX_KERNEL_ENTRY_POINTS(avx2, Avx2Ops)
 
 }  // namespace sipex

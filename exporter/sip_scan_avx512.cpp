@@ -51,11 +51,6 @@ struct Avx512Ops {
 
 }  // namespace
 
-uint64_t newline_mask_avx512(const char* buf, size_t len, size_t base) { return Avx512Ops::newline_mask(buf, len, base); }
-const char* span_avx512(const char* p, const char* end, const CharSet& set) { return Avx512Ops::span(p, end, set); }
-uint64_t set_mask_avx512(const char* p, const CharSet& set) { return Avx512Ops::set_mask(p, set); }
-ParseStatus parse_sip_avx512(const char* buf, size_t len, Framing framing, SipMessage& out) {
-  return parse_impl<Avx512Ops>(buf, len, framing, out);
-}
+SIPEX_KERNEL_ENTRY_POINTS(avx512, Avx512Ops)
 
 }  // namespace sipex

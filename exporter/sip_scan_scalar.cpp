@@ -30,14 +30,9 @@ struct ReferenceOps : ScalarOps {
 
 }  // namespace
 
-uint64_t newline_mask_scalar(const char* buf, size_t len, size_t base) { return ScalarOps::newline_mask(buf, len, base); }
-const char* span_scalar(const char* p, const char* end, const CharSet& set) { return ScalarOps::span(p, end, set); }
-uint64_t set_mask_scalar(const char* p, const CharSet& set) { return ScalarOps::set_mask(p, set); }
+SIPEX_KERNEL_ENTRY_POINTS(scalar, ScalarOps)
 ParseStatus parse_sip_reference(const char* buf, size_t len, Framing framing, SipMessage& out) {
   return parse_impl<ReferenceOps>(buf, len, framing, out);
-}
-ParseStatus parse_sip_scalar(const char* buf, size_t len, Framing framing, SipMessage& out) {
-  return parse_impl<ScalarOps>(buf, len, framing, out);
 }
 
 }  // namespace sipex

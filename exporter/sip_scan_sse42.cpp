@@ -57,11 +57,6 @@ struct Sse42Ops {
 
 }  // namespace
 
-uint64_t newline_mask_sse42(const char* buf, size_t len, size_t base) { return Sse42Ops::newline_mask(buf, len, base); }
-const char* span_sse42(const char* p, const char* end, const CharSet& set) { return Sse42Ops::span(p, end, set); }
-uint64_t set_mask_sse42(const char* p, const CharSet& set) { return Sse42Ops::set_mask(p, set); }
-ParseStatus parse_sip_sse42(const char* buf, size_t len, Framing framing, SipMessage& out) {
-  return parse_impl<Sse42Ops>(buf, len, framing, out);
-}
+SIPEX_KERNEL_ENTRY_POINTS(sse42, Sse42Ops)
 
 }  // namespace sipex

@@ -1,9 +1,8 @@
 // The SIP parser's algorithm, written once. Each kernel translation unit
-// (exporter/sip_scan_<isa>.cpp, compiled for its instruction set) defines an Ops type with three
+// (exporter/sip_scan_<isa>.cpp, compiled for its instruction set) defines an Ops type with two
 // inline primitives and a switch, and instantiates parse_impl<Ops>:
 //   static uint64_t newline_mask(const char* buf, size_t len, size_t base);   // NewlineMaskFn
 //   static const char* span(const char* p, const char* end, const CharSet& set);  // SpanFn
-//   static uint64_t set_mask(const char* p, const CharSet& set);  // SetMaskFn
 //   static constexpr bool kFastPaths;
 // with the contracts of sip_scan.hpp. kFastPaths is false only in the reference build
 // (sip_parse_reference()), which runs the general algorithm alone: every fast path below must
@@ -173,15 +172,6 @@ constexpr CharSet kParamScanSet = make_char_set(param_scan_char);
 constexpr CharSet kAddrScanSet = make_char_set(addr_scan_char);
 constexpr CharSet kUriSet = make_char_set(uri_char);
 constexpr CharSet kQdtextSet = make_char_set(qdtext_char);
-// The bytes that can change the meaning of what follows in a From/To value.
-constexpr bool addr_special_char(unsigned char c) {
-  return c == '"' || c == '\\' || c == '<' || c == '>' || c == ';' || c == ',' || c == '\r' || c == '\n';
-}
-constexpr CharSet kAddrSpecialSet = make_char_set(addr_special_char);
-
-// Bits [0, n) of a 64-bit mask (n <= 64).
-inline uint64_t low_bits(size_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
-
 template <class Ops>
 struct Parser {
   // Runs over bytes of `set`, and over bytes >= 0x80 (UTF-8), which CharSet cannot hold but every
@@ -271,49 +261,8 @@ struct Parser {
     }
   }
 
-  // The fast path of from_to_tag(): one mask of the bytes that matter over the whole value,
-  // walked bit by bit. Returns false, having found nothing, for anything the walk does not
-  // expect (a value over 64 bytes or near the buffer's end, a backslash, a line break inside
-  // the value, an unclosed quote or '<'): the general steps then run from the start.
-  static bool from_to_tag_fast(const char* p, const char* ve, const char* e, std::string_view* tag) {
-    const size_t n = static_cast<size_t>(ve - p);
-    if (n > 64 || e - p < 64) return false;
-    uint64_t m = Ops::set_mask(p, kAddrSpecialSet) & low_bits(n);
-    *tag = {};
-    while (m != 0) {
-      size_t i = static_cast<size_t>(__builtin_ctzll(m));
-      m &= m - 1;
-      const char c = p[i];
-      if (c == '"' || c == '<') {
-        const char close = c == '"' ? '"' : '>';
-        char d = 0;
-        while (m != 0) {  // inside: only the closing byte, a backslash or a line break count
-          i = static_cast<size_t>(__builtin_ctzll(m));
-          m &= m - 1;
-          d = p[i];
-          if (d == close || d == '\r' || d == '\n' || (d == '\\' && c == '"')) break;
-        }
-        if (d != close) return false;
-      } else if (c == ';') {
-        *tag = find_param(p + i, e, kTagName);
-        return true;
-      } else if (c == ',') {
-        return true;
-      } else if (c == '\r' || c == '\n') {
-        return i + 1 == n;  // the line end; anything earlier is a fold or a bare CR
-      }  // '>' and '\\' outside quotes and <...> are ordinary bytes
-    }
-    return true;
-  }
-
-  // The tag parameter of a From/To value [p, ve), where ve is the line break that ends the
-  // header (after any continuation lines) or e, the end of the buffer: the first ';' outside a
-  // quoted display name and outside <...> starts the header parameters (RFC 3261 20.10).
-  static std::string_view from_to_tag(const char* p, const char* ve, const char* e) {
-    if constexpr (Ops::kFastPaths) {
-      std::string_view tag;
-      if (from_to_tag_fast(p, ve, e, &tag)) return tag;
-    }
+  // The tag parameter of the From/To value [p, e) (header_tag()).
+  static std::string_view from_to_tag(const char* p, const char* e) {
     for (;;) {
       p = span_utf8(p, e, kAddrScanSet);
       if (p == e || *p == ',') return {};
@@ -530,8 +479,8 @@ void apply_header(Header h, const char* v, const char* ve, const char* end, SipM
         if (!parse_content_length(v, ve, &again) || again != m.content_length) st.conflicting_cl = true;
       }
       break;
-    case Header::from: m.from_tag = P::from_to_tag(v, ve, end); break;
-    case Header::to: m.to_tag = P::from_to_tag(v, ve, end); break;
+    case Header::from: m.from = {v, static_cast<size_t>(ve - v)}; break;
+    case Header::to: m.to = {v, static_cast<size_t>(ve - v)}; break;
     case Header::none: break;
   }
 }
@@ -653,7 +602,6 @@ ParseStatus parse_impl(const char* buf, size_t len, Framing framing, SipMessage&
 #define SIPEX_KERNEL_ENTRY_POINTS(isa, Ops)                                                                  \
   uint64_t newline_mask_##isa(const char* buf, size_t len, size_t base) { return Ops::newline_mask(buf, len, base); } \
   const char* span_##isa(const char* p, const char* end, const CharSet& set) { return Ops::span(p, end, set); }   \
-  uint64_t set_mask_##isa(const char* p, const CharSet& set) { return Ops::set_mask(p, set); }                  \
   ParseStatus parse_sip_##isa(const char* buf, size_t len, Framing framing, SipMessage& out) {                   \
     return parse_impl<Ops>(buf, len, framing, out);                                                            \
   }

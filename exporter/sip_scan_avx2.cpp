@@ -61,10 +61,6 @@ struct Avx2Ops {
     while (p < end && set.member[static_cast<unsigned char>(*p)]) ++p;
     return p;
   }
-  static uint64_t set_mask(const char* p, const CharSet& set) {
-    const __m256i lo_table = table(set);
-    return ~(uint64_t{outside32(p, lo_table)} | uint64_t{outside32(p + 32, lo_table)} << 32);
-  }
 };
 
 }  // namespace

@@ -43,10 +43,6 @@ struct Avx512Ops {
     }
     return end;
   }
-  static uint64_t set_mask(const char* p, const CharSet& set) {
-    const __m512i v = _mm512_loadu_si512(p);
-    return _mm512_test_epi8_mask(rows(v, set), bits(v));
-  }
 };
 
 }  // namespace

@@ -14,10 +14,10 @@ bool has_avx512() {
 }
 
 const ScanKernel kKernels[] = {
-    {"scalar", parse_sip_scalar, newline_mask_scalar, span_scalar, set_mask_scalar, always},
-    {"sse42", parse_sip_sse42, newline_mask_sse42, span_sse42, set_mask_sse42, has_sse42},
-    {"avx2", parse_sip_avx2, newline_mask_avx2, span_avx2, set_mask_avx2, has_avx2},
-    {"avx512", parse_sip_avx512, newline_mask_avx512, span_avx512, set_mask_avx512, has_avx512},
+    {"scalar", parse_sip_scalar, newline_mask_scalar, span_scalar, always},
+    {"sse42", parse_sip_sse42, newline_mask_sse42, span_sse42, has_sse42},
+    {"avx2", parse_sip_avx2, newline_mask_avx2, span_avx2, has_avx2},
+    {"avx512", parse_sip_avx512, newline_mask_avx512, span_avx512, has_avx512},
 };
 
 const char* g_selection_error = nullptr;

@@ -16,11 +16,6 @@ struct ScalarOps {
     while (p < end && set.member[static_cast<unsigned char>(*p)]) ++p;
     return p;
   }
-  static uint64_t set_mask(const char* p, const CharSet& set) {
-    uint64_t m = 0;
-    for (size_t i = 0; i < 64; ++i) m |= uint64_t{set.member[static_cast<unsigned char>(p[i])]} << i;
-    return m;
-  }
 };
 
 // The general algorithm alone: the reference the fast paths are tested against.
@@ -33,6 +28,10 @@ struct ReferenceOps : ScalarOps {
 SIPEX_KERNEL_ENTRY_POINTS(scalar, ScalarOps)
 ParseStatus parse_sip_reference(const char* buf, size_t len, Framing framing, SipMessage& out) {
   return parse_impl<ReferenceOps>(buf, len, framing, out);
+}
+
+std::string_view header_tag(std::string_view value) {
+  return Parser<ReferenceOps>::from_to_tag(value.data(), value.data() + value.size());
 }
 
 }  // namespace sipex

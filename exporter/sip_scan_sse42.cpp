@@ -47,12 +47,6 @@ struct Sse42Ops {
     while (p < end && set.member[static_cast<unsigned char>(*p)]) ++p;
     return p;
   }
-  static uint64_t set_mask(const char* p, const CharSet& set) {
-    const __m128i lo_table = _mm_load_si128(reinterpret_cast<const __m128i*>(set.by_low_nibble));
-    const uint64_t out = uint64_t{outside16(p, lo_table)} | uint64_t{outside16(p + 16, lo_table)} << 16 |
-                         uint64_t{outside16(p + 32, lo_table)} << 32 | uint64_t{outside16(p + 48, lo_table)} << 48;
-    return ~out;
-  }
 };
 
 }  // namespace

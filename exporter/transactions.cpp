@@ -36,7 +36,7 @@ uint64_t transaction_key(const SipMessage& m, Method method) {
     h = hash_bytes(m.via_branch, 0x5bd1e995);
   } else {  // RFC 2543 fallback
     h = hash_bytes(m.call_id, 0x2543);
-    h = hash_bytes(m.from_tag, h);
+    h = hash_bytes(header_tag(m.from), h);
     h = mix64(h ^ m.cseq_number);
   }
   h = mix64(h ^ (uint64_t{static_cast<uint8_t>(method)} + 1) * 0x9E3779B97F4A7C15ull);
@@ -278,7 +278,7 @@ struct TransactionTracker::Impl {
     }
     Txn* t = create(key, at, now, m.method, kCalling, now + lim.timer_b_ns);
     t->flags = kHasRequest;
-    if (m.method == Method::INVITE && m.to_tag.empty()) t->flags |= kInitialInvite;
+    if (m.method == Method::INVITE && header_tag(m.to).empty()) t->flags |= kInitialInvite;
     if (m.method == Method::BYE) {
       if (Dialog* d = dialogs.find(dialog_key(m.call_id))) {
         shard.observe(HistogramTable::key(HistogramFamily::call_duration, d->peer, static_cast<Direction>(d->dir),

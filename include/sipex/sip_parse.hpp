@@ -68,8 +68,11 @@ struct SipMessage {
   std::string_view cseq_method_token;
   std::string_view call_id;
   std::string_view via_branch;        // branch parameter of the first value of the top Via
-  std::string_view from_tag;
-  std::string_view to_tag;
+  // The From and To header values as on the wire: from after the colon to the line end, with any
+  // continuation lines (first occurrence). Their tags are read on demand, by header_tag(): most
+  // messages never need them (transactions are keyed by the Via branch).
+  std::string_view from;
+  std::string_view to;
   int64_t content_length = -1;        // -1 when absent
   std::string_view head;              // the start line and header section (up to the body)
   uint32_t header_length = 0;         // offset of the body
@@ -88,5 +91,11 @@ inline ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMe
 inline ParseStatus parse_sip(const char* buf, size_t len, Framing framing, SipMessage& out) {
   return parse_sip(buf, len, framing, out, active_kernel());
 }
+
+// The tag parameter of a From or To header value (SipMessage::from / to): the first ';' outside a
+// quoted display name and outside <...> starts the header parameters, whose names compare
+// case-insensitively, with white space allowed around ';' and '=' (RFC 3261 20.10, 25.1). "" when
+// there is none. A view into `value`. Pure: any thread.
+std::string_view header_tag(std::string_view value);
 
 }  // namespace sipex

@@ -51,15 +51,6 @@ const char* span_sse42(const char* p, const char* end, const CharSet& set);
 const char* span_avx2(const char* p, const char* end, const CharSet& set);
 const char* span_avx512(const char* p, const char* end, const CharSet& set);
 
-// Bit i (0 <= i < 64) of the result is set iff p[i] is in `set`. Reads exactly p[0, 64): the
-// caller guarantees those bytes exist.
-using SetMaskFn = uint64_t (*)(const char* p, const CharSet& set);
-
-uint64_t set_mask_scalar(const char* p, const CharSet& set);
-uint64_t set_mask_sse42(const char* p, const CharSet& set);
-uint64_t set_mask_avx2(const char* p, const CharSet& set);
-uint64_t set_mask_avx512(const char* p, const CharSet& set);
-
 // The parser compiled for one instruction set: the contract of parse_sip() (sip_parse.hpp).
 using ParseFn = ParseStatus (*)(const char* buf, size_t len, Framing framing, SipMessage& out);
 
@@ -77,7 +68,6 @@ struct ScanKernel {
   ParseFn parse;
   NewlineMaskFn newline_mask;
   SpanFn span;
-  SetMaskFn set_mask;
   bool (*supported)();     // whether this CPU can run it
 };
 

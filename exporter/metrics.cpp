@@ -537,13 +537,17 @@ class TextWriter final : public ExpositionSink {
     head("_sum", false);
     put_double(sum);
     put('\n');
+    if (!std::equal(upper.begin(), upper.end(), bounds_of_.begin(), bounds_of_.end())) {  // once a family
+      bounds_of_.assign(upper.begin(), upper.end());
+      bounds_.clear();
+      for (const double u : upper) {
+        char buf[kNumberBound];
+        bounds_.emplace_back(buf, std::to_chars(buf, buf + kNumberBound, u, std::chars_format::general, 16).ptr);
+      }
+    }
     for (size_t b = 0; b <= upper.size(); ++b) {
       head("_bucket", true);
-      if (b < upper.size()) {
-        put_double(upper[b]);
-      } else {
-        put("+Inf");
-      }
+      put(b < upper.size() ? std::string_view(bounds_[b]) : std::string_view("+Inf"));
       put("\"} ");
       put_uint(cumulative[b]);
       put('\n');
@@ -633,6 +637,10 @@ class TextWriter final : public ExpositionSink {
   char* p_ = nullptr;
   std::string_view name_;
   std::string lbl_;
+  // The bucket bounds last written and their text: the bounds are finite constants of a family,
+  // so each is formatted once per render, not once per line.
+  std::vector<double> bounds_of_;
+  std::vector<std::string> bounds_;
 };
 
 }  // namespace

@@ -198,12 +198,14 @@ HistogramTable::HistogramTable(uint32_t max_series) : max_(max_series) {
 }
 
 bool HistogramTable::observe(uint64_t key, double seconds) {
-  const auto key_of = [this](uint32_t e) { return entries_[e].key; };
+  const auto key_of = [this](uint32_t e) {
+    return std::atomic_ref<uint64_t>(entries_[e].key).load(std::memory_order_relaxed);
+  };
   uint32_t hole = 0;
   uint32_t e = index_.find(key, key_of, &hole);
   if (e == KeyIndex::kNone) {
     const uint32_t size = size_.load(std::memory_order_relaxed);
-    if (size >= max_) return false;
+    if (size >= max_ || !index_.room(size)) return false;
     std::atomic_ref<uint64_t>(entries_[size].key).store(key, std::memory_order_relaxed);
     size_.store(size + 1, std::memory_order_release);  // publishes the key
     index_.insert(hole, size, size + 1, key_of);
@@ -231,7 +233,9 @@ SeriesTable::SeriesTable(uint32_t max_series) : max_(max_series) {
 }
 
 bool SeriesTable::add(uint64_t key, uint64_t n) {
-  const auto key_of = [this](uint32_t e) { return entries_[e].key; };
+  const auto key_of = [this](uint32_t e) {
+    return std::atomic_ref<uint64_t>(entries_[e].key).load(std::memory_order_relaxed);
+  };
   uint32_t hole = 0;
   const uint32_t e = index_.find(key, key_of, &hole);
   if (e != KeyIndex::kNone) {
@@ -240,7 +244,7 @@ bool SeriesTable::add(uint64_t key, uint64_t n) {
     return true;
   }
   const uint32_t size = size_.load(std::memory_order_relaxed);
-  if (size >= max_) return false;
+  if (size >= max_ || !index_.room(size)) return false;
   Entry& s = entries_[size];
   std::atomic_ref<uint64_t>(s.count).store(n, std::memory_order_relaxed);
   std::atomic_ref<uint64_t>(s.key).store(key, std::memory_order_relaxed);

@@ -8,9 +8,14 @@ namespace {
 
 bool always() { return true; }
 bool has_sse42() { return __builtin_cpu_supports("sse4.2"); }
-bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi"); }
+// Every instruction set the kernel's unit is compiled with (CMakeLists.txt): the whole parser is
+// built there, so the compiler may use any of them anywhere (BMI2 shifts, for one).
+bool has_avx2() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+}
 bool has_avx512() {
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("bmi2");
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("bmi") &&
+         __builtin_cpu_supports("bmi2");
 }
 
 const ScanKernel kKernels[] = {

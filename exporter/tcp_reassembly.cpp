@@ -1,5 +1,4 @@
 #include "sipex/tcp_reassembly.hpp"
-#include "sipex/resident.hpp"
 
 #include <bit>
 #include <cstdlib>
@@ -134,7 +133,7 @@ struct TcpReassembler::Impl {
     void operator()(void* p) const { std::free(p); }
   };
   std::unique_ptr<Stream[], FreeDeleter> streams;
-  ResidentArray<uint32_t> index;  // open addressing: slot + 1, 0 = empty; resident (resident.hpp)
+  std::unique_ptr<uint32_t[], FreeDeleter> index;  // open addressing: slot + 1, 0 = empty
   uint32_t index_mask;
   uint32_t free_head = kNone;         // released stream slots, chained through `next`
   uint32_t fresh = 0;                 // slots [fresh, max_streams) were never used
@@ -149,7 +148,7 @@ struct TcpReassembler::Impl {
       : lim(l), sink(s), scan(f), stats(st) {
     const uint32_t cap = std::bit_ceil(2 * l.max_streams);
     streams.reset(static_cast<Stream*>(std::calloc(l.max_streams, sizeof(Stream))));
-    index = ResidentArray<uint32_t>(cap);
+    index.reset(static_cast<uint32_t*>(std::calloc(cap, sizeof(uint32_t))));
     if (!streams || !index) throw std::bad_alloc();
     index_mask = cap - 1;
   }

@@ -1,6 +1,5 @@
 #include "sipex/transactions.hpp"
 #include "sipex/hash.hpp"
-#include "sipex/resident.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -74,7 +73,7 @@ class KeyedPool {
     std::fill(tail_, tail_ + N, kNone);
     const uint32_t cap = std::bit_ceil(std::max<uint32_t>(16, 2 * max));
     entries_.reset(static_cast<E*>(std::calloc(max, sizeof(E))));
-    index_ = ResidentArray<uint32_t>(cap);
+    index_.reset(static_cast<uint32_t*>(std::calloc(cap, sizeof(uint32_t))));
     if (!entries_ || !index_) throw std::bad_alloc();
     mask_ = cap - 1;
   }
@@ -158,7 +157,7 @@ class KeyedPool {
     void operator()(void* p) const { std::free(p); }
   };
   std::unique_ptr<E[], FreeDeleter> entries_;
-  ResidentArray<uint32_t> index_;  // probed at random: resident from the start (resident.hpp)
+  std::unique_ptr<uint32_t[], FreeDeleter> index_;
   uint32_t mask_;
   uint32_t max_;
   uint32_t fresh_ = 0;

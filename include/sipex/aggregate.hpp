@@ -168,7 +168,9 @@ inline SeriesFields series_fields(uint64_t key) {
 // entries as they grow, so it is as large as what was counted, not as the configured cap (a
 // table sized for the cap spread a few thousand series over tens of megabytes, one cache miss
 // each). Writer-private: readers walk the entries, never the index. Its memory is resident from
-// the start (resident.hpp).
+// the start (resident.hpp). Doubling allocates and rehashes on the writer's thread: about
+// log2(cap / 1024) times in a worker's life, the last ones costing milliseconds near a cap of
+// millions of series.
 class KeyIndex {
  public:
   static constexpr uint32_t kNone = ~uint32_t{0};
@@ -185,12 +187,16 @@ class KeyIndex {
       if (key_of(v - 1) == key) return v - 1;
     }
   }
+  // Whether an entry can be added when `count` exist: always, unless doubling once failed (no
+  // memory) and the index is one slot short of full (a probe ends only at an empty slot).
+  bool room(uint32_t count) const { return uint64_t{count} + 1 < uint64_t{mask_} + 1; }
   // Records `entry` at `hole` (from find() since the last change); `count` entries exist now,
-  // entry included.
+  // entry included. Doubles the index past half full; if that allocation fails, the index stays
+  // as it is and fills up (room() then says when to refuse): it never throws.
   template <class KeyOf>
   void insert(uint32_t hole, uint32_t entry, uint32_t count, const KeyOf& key_of) {
     slots_[hole] = entry + 1;
-    if (uint64_t{count} * 2 > uint64_t{mask_} + 1) grow(count, key_of);
+    if (!stuck_ && uint64_t{count} * 2 > uint64_t{mask_} + 1) grow(count, key_of);
   }
 
  private:
@@ -201,7 +207,13 @@ class KeyIndex {
   template <class KeyOf>
   void grow(uint32_t count, const KeyOf& key_of) {
     const uint32_t cap = (mask_ + 1) * 2;
-    ResidentArray<uint32_t> bigger(cap);
+    ResidentArray<uint32_t> bigger;
+    try {
+      bigger = ResidentArray<uint32_t>(cap);
+    } catch (const std::bad_alloc&) {
+      stuck_ = true;
+      return;
+    }
     for (uint32_t e = 0; e < count; ++e) {
       uint32_t i = home(key_of(e), cap - 1);
       while (bigger[i] != 0) i = (i + 1) & (cap - 1);
@@ -212,6 +224,7 @@ class KeyIndex {
   }
   ResidentArray<uint32_t> slots_;
   uint32_t mask_;
+  bool stuck_ = false;  // a doubling failed: no more attempts
 };
 
 // A map from series key to count with a fixed cap on the number of series. One writer (the
@@ -241,8 +254,8 @@ class SeriesTable {
   uint32_t size() const { return size_.load(std::memory_order_relaxed); }
 
  private:
-  // Plain words; readers access them only through std::atomic_ref, and the writer stores through
-  // it (its own reads may be plain: nobody else writes).
+  // Plain words, accessed only through std::atomic_ref (readers and writer alike; the writer's
+  // relaxed loads are plain moves).
   struct Entry {
     alignas(8) uint64_t key;
     alignas(8) uint64_t count;

@@ -1,16 +1,16 @@
 #pragma once
-// Memory for the open-addressing tables the workers probe at random (counter series, histograms,
-// transaction and stream indexes).
+// Memory for the writer-private indexes the workers probe at random (KeyIndex in aggregate.hpp).
 //
 // Why not calloc: a probe reads a slot before the first write to its page, so every page of a
 // calloc'd table was first mapped to the shared zero page and then copied on the first write, and
 // that copy flushes the TLB of every CPU the process runs on (an inter-processor interrupt per
 // page). Measured on a 32 MB series table filled by a file replay: about a quarter of the whole
-// run's CPU time went to those faults. Random probing touches nearly every page within the first
-// few thousand series anyway, so the memory is made resident when the table is created: one
-// write fault per page, no copy, no flush, and a resident size that is known at start-up. Tables
-// of 2 MiB and more are aligned to 2 MiB and asked for transparent huge pages (where the kernel
-// allows them), which also spares the random probes most TLB misses.
+// run's CPU time went to those faults. Random probing touches nearly every page of an index soon
+// anyway, so the memory is made resident when the index is created: one write fault per page, no
+// copy, no flush. Arrays of 2 MiB and more are aligned to 2 MiB and asked for transparent huge
+// pages (where the kernel allows them), which also spares the random probes most TLB misses.
+// Only for arrays whose size follows what was counted: sized from a configured limit, an array
+// would make that limit resident at start-up.
 #include <sys/mman.h>
 
 #include <cstddef>

@@ -36,7 +36,10 @@ constexpr TokenTable kToken;
 inline bool is_token(char c) { return kToken.t[static_cast<unsigned char>(c)]; }
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 // Linear white space inside a (possibly folded) header value.
-inline bool is_lws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+inline bool is_lws(char c) {  // SP, HT, CR, LF: one compare and a bit test
+  const auto u = static_cast<unsigned char>(c);
+  return u <= ' ' && ((uint64_t{0x100002600} >> u) & 1) != 0;
+}
 inline bool is_sp(char c) { return c == ' ' || c == '\t'; }
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
@@ -47,9 +50,12 @@ inline const char* skip_lws(const char* p, const char* e) {
 
 enum class Header : uint8_t { none, call_id, cseq, via, content_length, from, to };
 
-// The first letters of the header names the parser reads (either case), as bits: a line whose
-// first byte maps to 0 is skipped unread, and so is one whose headers have all been applied.
-enum : uint8_t { kLetterC = 1, kLetterI = 2, kLetterV = 4, kLetterL = 8, kLetterF = 16, kLetterT = 32 };
+// The first letters of the header names the parser reads (either case), as bits, and kEnd for
+// CR and LF, which start the empty line that ends the header section. A line whose first byte
+// maps to none of the bits still wanted is passed over unread.
+enum : uint8_t {
+  kLetterC = 1, kLetterI = 2, kLetterV = 4, kLetterL = 8, kLetterF = 16, kLetterT = 32, kAllLetters = 63, kEnd = 64,
+};
 struct LetterTable {
   uint8_t bit[256] = {};
   constexpr LetterTable() {
@@ -58,6 +64,7 @@ struct LetterTable {
       bit[static_cast<unsigned char>(letters[i])] = static_cast<uint8_t>(1u << i);
       bit[static_cast<unsigned char>(letters[i] - 32)] = static_cast<uint8_t>(1u << i);
     }
+    bit[static_cast<unsigned char>('\r')] = bit[static_cast<unsigned char>('\n')] = kEnd;
   }
 };
 constexpr LetterTable kLetters;
@@ -282,21 +289,29 @@ struct Parser {
   }
 };
 
+// Reads 1*DIGIT at *p (bounded by e) and moves *p past it; false if there is no digit. *value is
+// the number, or kTooLarge if it is above 2^31-1 (leading zeros do not count towards that).
+constexpr uint64_t kTooLarge = ~uint64_t{0};
+inline bool read_number(const char** pp, const char* e, uint64_t* value) {
+  const char* p = *pp;
+  const char* const ds = p;
+  while (p < e && *p == '0') ++p;
+  const char* const ss = p;
+  uint64_t v = 0;
+  for (unsigned d; p < e && (d = static_cast<unsigned>(static_cast<unsigned char>(*p)) - '0') < 10; ++p) {
+    v = v * 10 + d;  // no wrap: beyond 19 digits the count below decides
+  }
+  *pp = p;
+  *value = (p - ss > 10 || v > 0x7fffffffu) ? kTooLarge : v;
+  return p != ds;
+}
+
 // Parses "1*DIGIT LWS Method" in [p, e). The number is bounded: more than 2^31-1 marks it invalid
 // instead of wrapping (RFC 3261 8.1.1.5; RFC 4475 scalar02/scalarlg).
 inline void parse_cseq(const char* p, const char* e, SipMessage& m) {
   p = skip_lws(p, e);
-  const char* ds = p;
-  uint64_t v = 0;
-  bool overflow = false;
-  while (p < e && is_digit(*p)) {
-    if (!overflow) {
-      v = v * 10 + static_cast<uint64_t>(*p - '0');
-      if (v > 0x7fffffffu) overflow = true;
-    }
-    ++p;
-  }
-  if (p == ds) return;
+  uint64_t v;
+  if (!read_number(&p, e, &v)) return;
   const char* ws = p;
   p = skip_lws(p, e);
   if (p == ws) return;
@@ -305,8 +320,8 @@ inline void parse_cseq(const char* p, const char* e, SipMessage& m) {
   if (p == ms) return;
   if (skip_lws(p, e) != e) return;
   m.has_cseq = true;
-  m.cseq_number_valid = !overflow;
-  m.cseq_number = overflow ? 0 : static_cast<uint32_t>(v);
+  m.cseq_number_valid = v != kTooLarge;
+  m.cseq_number = v != kTooLarge ? static_cast<uint32_t>(v) : 0;
   m.cseq_method_token = {ms, static_cast<size_t>(p - ms)};
   m.cseq_method = classify_method(m.cseq_method_token);
 }
@@ -315,15 +330,9 @@ inline void parse_cseq(const char* p, const char* e, SipMessage& m) {
 // 25.1 1*DIGIT), with LWS around it.
 inline bool parse_content_length(const char* p, const char* e, int64_t* out) {
   p = skip_lws(p, e);
-  const char* ds = p;
-  int64_t v = 0;
-  while (p < e && is_digit(*p)) {
-    v = v * 10 + (*p - '0');
-    if (v > 0x7fffffff) return false;  // no SIP message is that large
-    ++p;
-  }
-  if (p == ds || skip_lws(p, e) != e) return false;
-  *out = v;
+  uint64_t v;
+  if (!read_number(&p, e, &v) || v == kTooLarge || skip_lws(p, e) != e) return false;  // no SIP message is that large
+  *out = static_cast<int64_t>(v);
   return true;
 }
 
@@ -418,31 +427,79 @@ inline bool plausible_start_prefix(const char* b, size_t n) {
   return i > 0 && (i == n || b[i] == ' ');
 }
 
-// The '\n' bytes of buf[0, len) in increasing order, 64 bytes of input per newline_mask() call.
+// The line structure of buf[0, len), 64 bytes at a time: one Ops::newline_mask() call per block
+// gives the block's '\n' bytes, and shifted by one, the starts of its lines. Lines the parser
+// passes over cost a bit scan each; no byte of theirs but the first is read.
 template <class Ops>
-class NewlineCursor {
+class LineCursor {
  public:
-  NewlineCursor(const char* buf, size_t len) : buf_(buf), len_(len), mask_(Ops::newline_mask(buf, len, 0)) {}
-  // The offset of the next '\n' not returned yet; len once there is none.
-  size_t next() {
-    while (mask_ == 0) {
-      base_ += 64;
-      if (base_ >= len_) {
-        base_ = len_;
-        return len_;
+  LineCursor(const char* buf, size_t len) : buf_(buf), len_(len) {
+    nl_ = Ops::newline_mask(buf, len, 0);
+    all_starts_ = (nl_ << 1) & valid();
+    starts_ = 0;  // the start line's end (line_end) sets the first starts
+  }
+
+  // The start of the next line whose first byte's class (LetterTable) is in `wanted`, in
+  // increasing order, below len; len once there is none. The lines before it are passed over.
+  size_t next_wanted(uint8_t wanted) {
+    for (;;) {
+      uint64_t st = starts_;
+      const size_t base = base_;
+      while (st != 0) {
+        const size_t s = base + static_cast<size_t>(__builtin_ctzll(st));
+        st &= st - 1;
+        if (kLetters.bit[static_cast<unsigned char>(buf_[s])] & wanted) {
+          starts_ = st;
+          return s;
+        }
       }
-      mask_ = Ops::newline_mask(buf_, len_, base_);
+      if (!advance()) return len_;
     }
-    const size_t p = base_ + static_cast<size_t>(__builtin_ctzll(mask_));
-    mask_ &= mask_ - 1;
-    return p;
+  }
+
+  // The '\n' that ends the line starting at `from` (the start of the last line next_wanted()
+  // returned, or 0 before any), or len if there is none. With `folds`, a '\n' followed by SP or HT
+  // does not end it: the next line continues it (RFC 3261 7.3.1). next_wanted() then goes on
+  // with the lines after it.
+  size_t line_end(size_t from, bool folds) {
+    uint64_t m = nl_ & (~uint64_t{0} << (from - base_));
+    for (;;) {
+      while (m == 0) {
+        if (!advance()) return len_;
+        m = nl_;
+      }
+      const size_t q = base_ + static_cast<size_t>(__builtin_ctzll(m));
+      m &= m - 1;
+      if (folds && q + 1 < len_ && is_sp(buf_[q + 1])) continue;
+      starts_ = all_starts_ & (~uint64_t{0} << (q - base_) << 1);
+      return q;
+    }
   }
 
  private:
+  // Bits of the block at base_ that lie below len.
+  uint64_t valid() const { return len_ - base_ >= 64 ? ~uint64_t{0} : (uint64_t{1} << (len_ - base_)) - 1; }
+  // Moves to the next block; false (with no newlines and no starts left) past the end.
+  bool advance() {
+    const uint64_t carry = nl_ >> 63;  // a '\n' in the last byte starts a line in this block
+    base_ += 64;
+    if (base_ >= len_) {
+      nl_ = 0;
+      starts_ = all_starts_ = 0;
+      return false;
+    }
+    nl_ = Ops::newline_mask(buf_, len_, base_);
+    all_starts_ = ((nl_ << 1) | carry) & valid();
+    starts_ = all_starts_;
+    return true;
+  }
+
   const char* buf_;
   size_t len_;
   size_t base_ = 0;
-  uint64_t mask_;
+  uint64_t nl_;          // the '\n' bytes of the block at base_
+  uint64_t all_starts_;  // the line starts of that block
+  uint64_t starts_;      // those next_wanted() has not passed yet
 };
 
 struct HeaderState {
@@ -454,10 +511,10 @@ constexpr uint8_t bit_of(Header h) { return static_cast<uint8_t>(1u << static_ca
 
 // Applies the header whose value is [v, ve): ve is the '\n' that ends it (after any continuation
 // lines) or the end of the buffer. The value parsers that stop at a line break by themselves
-// are bounded by `end`, so their SIMD scans run at full width. Only the first occurrence of each
-// header counts (the top Via; RFC 4475 multi01's first CSeq); later ones never get here, except
-// Content-Length on a stream, which is compared with the first so that ambiguous framing is
-// refused.
+// (Call-ID, Via: their ve is just `end`) are bounded by `end`, so their SIMD scans run at full
+// width. Only the first occurrence of each header counts (the top Via; RFC 4475 multi01's first
+// CSeq); later ones never get here, except Content-Length on a stream, which is compared with the
+// first so that ambiguous framing is refused.
 template <class Ops>
 void apply_header(Header h, const char* v, const char* ve, const char* end, SipMessage& m, HeaderState& st) {
   using P = Parser<Ops>;
@@ -501,27 +558,28 @@ constexpr uint8_t letters_done(uint8_t seen, Framing framing) {
   if (seen & bit_of(Header::to)) d |= kLetterT;
   return d;
 }
-// letters_done() for every `seen` (7 bits: Header::none is never applied), per framing.
-struct DoneTable {
-  uint8_t d[2][128] = {};
-  constexpr DoneTable() {
+// The line classes (LetterTable bits) still wanted after the headers `seen` (7 bits: Header::none
+// is never applied), per framing: kEnd and the letters not done.
+struct WantedTable {
+  uint8_t w[2][128] = {};
+  constexpr WantedTable() {
     for (unsigned s = 0; s < 128; ++s) {
-      d[0][s] = letters_done(static_cast<uint8_t>(s), Framing::datagram);
-      d[1][s] = letters_done(static_cast<uint8_t>(s), Framing::stream);
+      w[0][s] = static_cast<uint8_t>((kAllLetters & ~letters_done(static_cast<uint8_t>(s), Framing::datagram)) | kEnd);
+      w[1][s] = static_cast<uint8_t>((kAllLetters & ~letters_done(static_cast<uint8_t>(s), Framing::stream)) | kEnd);
     }
   }
 };
-constexpr DoneTable kDone;
+constexpr WantedTable kWanted;
 
 template <class Ops>
 ParseStatus parse_impl(const char* buf, size_t len, Framing framing, SipMessage& m) {
   m = SipMessage{};
   if (len == 0 || !is_token(buf[0])) return ParseStatus::not_sip;
   const char* const end = buf + len;
-  NewlineCursor<Ops> lines(buf, len);
+  LineCursor<Ops> lines(buf, len);
 
   // Start line.
-  size_t nl = lines.next();
+  const size_t nl = lines.line_end(0, false);
   if (nl == len && framing == Framing::stream) {
     return plausible_start_prefix(buf, len) ? ParseStatus::incomplete : ParseStatus::not_sip;
   }
@@ -531,38 +589,38 @@ ParseStatus parse_impl(const char* buf, size_t len, Framing framing, SipMessage&
   if (st != ParseStatus::ok) return st;
   if (nl == len) return ParseStatus::truncated_headers;  // the start line itself is unterminated
 
-  // Header section, one line per '\n'. A line is read only if its first byte may start a header
-  // still wanted (kLetters, less those already applied); its value runs to the first line end
-  // not followed by SP or HT (RFC 3261 7.3.1 folding), and the lines in between are passed over
-  // with it. Every other line costs one table lookup.
+  // Header section. A line is read only if its first byte may start a header still wanted
+  // (kLetters bits in `wanted`) or the empty line (kEnd); every other line costs a bit scan and
+  // one table lookup. A header's value runs to the first line end not followed by SP or HT
+  // (RFC 3261 7.3.1 folding): its continuation lines start with SP or HT, so they are never
+  // wanted.
   HeaderState hs;
-  uint8_t done = 0;
+  const uint8_t* const wanted_after = kWanted.w[framing == Framing::stream];
+  uint8_t wanted = kAllLetters | kEnd;
   size_t body = len;  // offset of the body; len when a datagram's end closes the header section
   bool terminated = false;
   for (;;) {
-    const size_t s = nl + 1;  // the line after this '\n'
+    const size_t s = lines.next_wanted(wanted);
     if (s == len) break;
     const char c = buf[s];
-    if (kLetters.bit[static_cast<unsigned char>(c)] & ~done) {
-      const char* v = nullptr;
-      const Header h = identify_header(buf + s, end, &v);
-      do {
-        nl = lines.next();
-      } while (nl + 1 < len && is_sp(buf[nl + 1]));
-      if (h != Header::none && ((hs.seen & bit_of(h)) == 0 || (h == Header::content_length && framing == Framing::stream))) {
-        apply_header<Ops>(h, v, buf + nl, end, m, hs);
-        done = kDone.d[framing == Framing::stream][hs.seen & 127];
+    if (kLetters.bit[static_cast<unsigned char>(c)] == kEnd) {
+      if (c == '\n' || (s + 1 < len && buf[s + 1] == '\n')) {
+        body = s + (c == '\n' ? 1 : 2);
+        terminated = true;
+        break;
       }
-      if (nl == len) break;
+      continue;  // a lone CR: a line like any other
+    }
+    const char* v = nullptr;
+    const Header h = identify_header(buf + s, end, &v);
+    if (h == Header::none || ((hs.seen & bit_of(h)) != 0 && (h != Header::content_length || framing != Framing::stream))) {
       continue;
     }
-    if (c == '\n' || (c == '\r' && s + 1 < len && buf[s + 1] == '\n')) {
-      body = s + (c == '\n' ? 1 : 2);
-      terminated = true;
-      break;
-    }
-    nl = lines.next();
-    if (nl == len) break;
+    // The Call-ID and Via parsers stop at a line break by themselves; the others are given the
+    // value's end. Continuation lines start with SP or HT, so next_wanted() passes over them.
+    const size_t ve = (h == Header::call_id || h == Header::via) ? len : lines.line_end(s, true);
+    apply_header<Ops>(h, v, buf + ve, end, m, hs);
+    wanted = wanted_after[hs.seen & 127];
   }
   if (!terminated) {
     // No empty line. A stream may still deliver it; a datagram's end closes the header section

@@ -85,6 +85,13 @@ class KeyedPool {
       if (entries_[v - 1].key == key) return &entries_[v - 1];
     }
   }
+  // Cache hints for find(key): the index slot it starts at, then (once that slot is likely in
+  // cache) the entry it leads to. No effect on any result.
+  void prefetch_slot(uint64_t key) const { __builtin_prefetch(&index_[home(key)]); }
+  void prefetch_entry(uint64_t key) const {
+    const uint32_t v = index_[home(key)];
+    if (v != 0) __builtin_prefetch(&entries_[v - 1], 1);
+  }
   bool full() const { return free_ == kNone && fresh_ == max_; }
   uint32_t size() const { return size_; }
   E* head(int list) const { return head_[list] == kNone ? nullptr : &entries_[head_[list]]; }
@@ -423,6 +430,20 @@ void TransactionTracker::message(const SipMessage& m, PeerResolver::Attribution 
 }
 
 void TransactionTracker::expire(int64_t ts_ns) { impl_->expire(ts_ns); }
+
+uint64_t TransactionTracker::hint(const SipMessage& m) {
+  if (!has_magic_cookie(m.via_branch)) return 0;  // RFC 2543 keys need the From tag: not worth a guess
+  return transaction_key(m, m.method == Method::ACK ? Method::INVITE : m.method);
+}
+
+void TransactionTracker::prefetch(uint64_t hint, int stage) const {
+  if (hint == 0) return;
+  if (stage == 0) {
+    impl_->txns.prefetch_slot(hint);
+  } else {
+    impl_->txns.prefetch_entry(hint);
+  }
+}
 
 size_t TransactionTracker::bytes_per_transaction() { return sizeof(Impl::Txn) + 2 * sizeof(uint32_t); }
 

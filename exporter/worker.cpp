@@ -40,7 +40,42 @@ void Worker::expire(int64_t ts_ns) {
 }
 
 void Worker::process(uint16_t linktype, const uint8_t* frame, uint32_t caplen, int64_t ts_ns) {
-  if (ts_ns >= next_expiry_) expire(ts_ns);
+  stage(linktype, frame, caplen, ts_ns);
+  flush();
+}
+
+void Worker::process_batch(const Batch& b) {
+  batching_ = true;
+  for (uint32_t j = 0; j < b.count; ++j) {
+    const PacketRef& p = b.pkts[j];
+    stage(p.linktype, b.bytes(p), p.caplen, p.ts_ns);
+  }
+  flush();
+  batching_ = false;
+}
+
+void Worker::flush() {
+  if (batching_) {
+    // The last few staged had no later message to fetch their entries.
+    for (size_t i = staged_ > kEntryLag ? staged_ - kEntryLag : 0; i < staged_; ++i) {
+      shard_.series.prefetch(window_[i].series_key, 1);
+      txn_.prefetch(window_[i].txn_hint, 1);
+    }
+  }
+  for (size_t i = 0; i < staged_; ++i) {
+    Staged& q = window_[i];
+    shard_.add(q.series_key);
+    if (q.at.peer == kPeerOther) shard_.peer_overflow.bump();
+    txn_.message(q.m, q.at, q.src, q.dst, q.ts_ns);
+  }
+  staged_ = 0;
+}
+
+void Worker::stage(uint16_t linktype, const uint8_t* frame, uint32_t caplen, int64_t ts_ns) {
+  if (ts_ns >= next_expiry_) {
+    flush();
+    expire(ts_ns);
+  }
   Decoded d;
   Skip s = decode_frame(linktype, frame, caplen, d);
   // A completed datagram is decoded again from its transport, which may hold a tunnel with
@@ -70,18 +105,35 @@ void Worker::process(uint16_t linktype, const uint8_t* frame, uint32_t caplen, i
     return;
   }
   if (path == Path::tcp) {
+    flush();
     tcp_.segment(d, ts_ns);
     return;
   }
   if (path == Path::sctp) {
+    flush();
     sctp_.packet(d, ts_ns);
     return;
   }
-  SipMessage m;
+  Staged& q = window_[staged_];
   const ParseStatus st =
-      parse_sip(reinterpret_cast<const char*>(d.payload), d.payload_len, Framing::datagram, m, scan_);
+      parse_sip(reinterpret_cast<const char*>(d.payload), d.payload_len, Framing::datagram, q.m, scan_);
   if (st == ParseStatus::ok) {
-    message(m, d.src, d.dst, ts_ns);
+    q.src = d.src;
+    q.dst = d.dst;
+    q.ts_ns = ts_ns;
+    q.at = resolver_.attribute(d.src, d.dst);
+    q.series_key = Shard::message_key(q.m, q.at);
+    if (batching_) {  // process() alone counts right away: hints would only cost
+      q.txn_hint = TransactionTracker::hint(q.m);
+      shard_.series.prefetch(q.series_key, 0);
+      txn_.prefetch(q.txn_hint, 0);
+      if (staged_ >= kEntryLag) {
+        const Staged& back = window_[staged_ - kEntryLag];
+        shard_.series.prefetch(back.series_key, 1);
+        txn_.prefetch(back.txn_hint, 1);
+      }
+    }
+    if (++staged_ == kWindow) flush();
   } else if (st == ParseStatus::not_sip) {
     shard_.skipped[static_cast<size_t>(Skip::not_sip)].bump();
   } else {
@@ -107,10 +159,7 @@ void Worker::run(const std::atomic<bool>& producers_done) {
     }
     for (size_t i = 0; i < n; ++i) {
       Batch* b = batches[i];
-      for (uint32_t j = 0; j < b->count; ++j) {
-        const PacketRef& p = b->pkts[j];
-        process(p.linktype, b->bytes(p), p.caplen, p.ts_ns);
-      }
+      process_batch(*b);
       pool_.give_back(b, ptok);
     }
   }

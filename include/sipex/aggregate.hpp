@@ -187,6 +187,8 @@ class KeyIndex {
       if (key_of(v - 1) == key) return v - 1;
     }
   }
+  // Cache hint for find(key): the slot its probe starts at.
+  void prefetch(uint64_t key) const { __builtin_prefetch(&slots_[home(key, mask_)]); }
   // Whether an entry can be added when `count` exist: always, unless doubling once failed (no
   // memory) and the index is one slot short of full (a probe ends only at an empty slot).
   bool room(uint32_t count) const { return uint64_t{count} + 1 < uint64_t{mask_} + 1; }
@@ -252,6 +254,18 @@ class SeriesTable {
     }
   }
   uint32_t size() const { return size_.load(std::memory_order_relaxed); }
+  // Cache hints for an add(key) to come: stage 0 fetches the key's index slot; stage 1, once
+  // that is likely in cache, the series entry it finds (if the series exists). No effect on any
+  // result. Writer only.
+  void prefetch(uint64_t key, int stage) const {
+    if (stage == 0) {
+      index_.prefetch(key);
+      return;
+    }
+    uint32_t hole = 0;
+    const uint32_t e = index_.find(key, [this](uint32_t i) { return std::atomic_ref<uint64_t>(entries_[i].key).load(std::memory_order_relaxed); }, &hole);
+    if (e != KeyIndex::kNone) __builtin_prefetch(&entries_[e], 1);
+  }
 
  private:
   // Plain words, accessed only through std::atomic_ref (readers and writer alike; the writer's
@@ -350,8 +364,12 @@ struct alignas(64) Shard {
   Counter histogram_overflow;             // observations not recorded: the histogram cap was reached
   Counter duplicates;                     // mirror duplicates suppressed (DuplicateFilter)
 
+  // The series a message is counted under (count()).
+  static uint64_t message_key(const SipMessage& m, PeerResolver::Attribution at) {
+    return series_key(at.peer, at.direction, m.method, m.is_request ? 0 : m.status_code);
+  }
   void count(const SipMessage& m, PeerResolver::Attribution at) {
-    add(series_key(at.peer, at.direction, m.method, m.is_request ? 0 : m.status_code));
+    add(message_key(m, at));
     if (at.peer == kPeerOther) peer_overflow.bump();
   }
   void add(uint64_t key) {

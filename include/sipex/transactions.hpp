@@ -58,6 +58,12 @@ class TransactionTracker {
                int64_t ts_ns);
   // Ends what has timed out by ts_ns: unanswered requests are counted as timeouts.
   void expire(int64_t ts_ns);
+  // Cache hints for a message(m, ...) to come, so that a worker can overlap the lookups of
+  // several messages: hint(m) once (0: no hint), then prefetch(hint, 0) for the index slot and,
+  // some time later, prefetch(hint, 1) for the transaction it leads to. No effect on any result;
+  // the owning thread only.
+  static uint64_t hint(const SipMessage& m);
+  void prefetch(uint64_t hint, int stage) const;
 
   const TransactionStats& stats() const { return stats_; }
   // Memory one remembered transaction costs: its entry plus its share of the hash index.

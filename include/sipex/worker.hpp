@@ -24,8 +24,12 @@ class Worker final : private MessageSink {
 
   // Processes batches until `producers_done` is set and the queue is empty. Runs on its own thread.
   void run(const std::atomic<bool>& producers_done);
-  // Processes one packet captured at ts_ns (public for tests and benchmarks; the hot path).
+  // Processes one packet captured at ts_ns: everything it leads to is counted on return (public
+  // for tests and benchmarks).
   void process(uint16_t linktype, const uint8_t* frame, uint32_t caplen, int64_t ts_ns = 0);
+  // Processes a batch's packets in order, as process() would one by one, with the same counts on
+  // return; in between, the UDP messages' table lookups overlap (see stage()). The hot path.
+  void process_batch(const Batch& b);
 
   const Shard& shard() const { return shard_; }
   // Advances while run() loops, busy or idle: a stuck worker stops it.
@@ -39,6 +43,27 @@ class Worker final : private MessageSink {
   void message(const SipMessage& m, const IpAddr& src, const IpAddr& dst, int64_t ts_ns) override;
   void parse_error(ParseStatus s) override;
   void expire(int64_t ts_ns);
+  // process() up to the counting of a parsed UDP message, which waits in window_ (its views
+  // point into the packet, so the window is flushed before the packet's batch is given back).
+  // Staging a message prefetches its series and transaction index slots, and the entries of the
+  // message staged kEntryLag before it: by the time flush() counts them, most lookups hit the
+  // cache instead of waiting for memory one after another.
+  void stage(uint16_t linktype, const uint8_t* frame, uint32_t caplen, int64_t ts_ns);
+  // Counts the staged messages in order. Called when the window is full, at the end of a batch,
+  // and before anything that counts by another way (TCP, SCTP, expiry), so the order of
+  // messages seen by the transaction tracker is the capture order.
+  void flush();
+
+  struct Staged {
+    SipMessage m;
+    IpAddr src, dst;
+    int64_t ts_ns;
+    PeerResolver::Attribution at;
+    uint64_t series_key;
+    uint64_t txn_hint;
+  };
+  static constexpr size_t kWindow = 32;
+  static constexpr size_t kEntryLag = 8;
 
   BatchQueue& in_;
   BatchPool& pool_;
@@ -52,6 +77,9 @@ class Worker final : private MessageSink {
   DuplicateFilter dedup_;
   int64_t next_expiry_ = 0;
   Counter heartbeat_;
+  bool batching_ = false;  // inside process_batch(): stage() prefetches
+  size_t staged_ = 0;
+  Staged window_[kWindow];
 };
 
 }  // namespace sipex

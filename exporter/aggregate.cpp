@@ -167,18 +167,62 @@ PeerId PeerResolver::peer_of(Entry& e) {
   return e.peer;
 }
 
-PeerResolver::Attribution PeerResolver::attribute(const IpAddr& src, const IpAddr& dst) {
+bool PeerResolver::known_peer_of(Entry& e, PeerId* out) {
+  if (!e.resolved) {
+    const int named = map_->named_peer(e.addr);
+    if (named < 0) return false;  // an address of its own: peer_of() would register it
+    e.peer = static_cast<PeerId>(named);
+    e.resolved = 1;
+  }
+  *out = e.peer;
+  return true;
+}
+
+template <bool kMayRegister>
+bool PeerResolver::attribute_impl(const IpAddr& src, const IpAddr& dst, Attribution* out) {
   // One load a message (plain on x86); a reload changes the generation.
   if (reg_.generation() != generation_) refresh();
-  if (map_->home.empty()) return {peer_of(entry(src)), Direction::unknown};
+  auto peer = [this](Entry& e, PeerId* p) {
+    if constexpr (kMayRegister) {
+      *p = peer_of(e);
+      return true;
+    } else {
+      return known_peer_of(e, p);
+    }
+  };
+  if (map_->home.empty()) {
+    out->direction = Direction::unknown;
+    return peer(entry(src), &out->peer);
+  }
   Entry& s = entry(src);
   const bool src_home = s.home;
-  const PeerId src_peer = src_home ? 0 : peer_of(s);  // before entry(dst) may reuse scratch_
+  PeerId src_peer = 0;
+  if (!src_home && !peer(s, &src_peer)) return false;  // before entry(dst) may reuse scratch_
   Entry& d = entry(dst);
-  if (src_home && !d.home) return {peer_of(d), Direction::outbound};
-  if (!src_home && d.home) return {src_peer, Direction::inbound};
-  if (src_home) return {peer_of(entry(src)), Direction::unknown};
-  return {src_peer, Direction::unknown};
+  if (src_home && !d.home) {
+    out->direction = Direction::outbound;
+    return peer(d, &out->peer);
+  }
+  if (!src_home && d.home) {
+    *out = {src_peer, Direction::inbound};
+    return true;
+  }
+  if (src_home) {
+    out->direction = Direction::unknown;
+    return peer(entry(src), &out->peer);
+  }
+  *out = {src_peer, Direction::unknown};
+  return true;
+}
+
+PeerResolver::Attribution PeerResolver::attribute(const IpAddr& src, const IpAddr& dst) {
+  Attribution a{};
+  attribute_impl<true>(src, dst, &a);
+  return a;
+}
+
+bool PeerResolver::attribute_if_registered(const IpAddr& src, const IpAddr& dst, Attribution* out) {
+  return attribute_impl<false>(src, dst, out);
 }
 
 // ---- HistogramTable ----

@@ -114,26 +114,38 @@ void Worker::stage(uint16_t linktype, const uint8_t* frame, uint32_t caplen, int
     sctp_.packet(d, ts_ns);
     return;
   }
-  Staged& q = window_[staged_];
+  Staged* q = &window_[staged_];
   const ParseStatus st =
-      parse_sip(reinterpret_cast<const char*>(d.payload), d.payload_len, Framing::datagram, q.m, scan_);
+      parse_sip(reinterpret_cast<const char*>(d.payload), d.payload_len, Framing::datagram, q->m, scan_);
   if (st == ParseStatus::ok) {
-    q.src = d.src;
-    q.dst = d.dst;
-    q.ts_ns = ts_ns;
-    q.at = resolver_.attribute(d.src, d.dst);
-    q.series_key = Shard::message_key(q.m, q.at);
+    q->src = d.src;
+    q->dst = d.dst;
+    q->ts_ns = ts_ns;
+    // A message that gives an address its peer id waits until the staged ones are counted: the
+    // transaction tracker may register addresses for them (an unmatched response's requester),
+    // and ids go in order of first sight.
+    if (!resolver_.attribute_if_registered(d.src, d.dst, &q->at)) {
+      flush();  // counts window_[0, staged_): *q lies beyond
+      if (q != &window_[0]) {
+        window_[0] = *q;
+        q = &window_[0];
+      }
+      q->at = resolver_.attribute(d.src, d.dst);
+    }
+    q->series_key = Shard::message_key(q->m, q->at);
     if (batching_) {  // process() alone counts right away: hints would only cost
-      q.txn_hint = TransactionTracker::hint(q.m);
-      shard_.series.prefetch(q.series_key, 0);
-      txn_.prefetch(q.txn_hint, 0);
+      q->txn_hint = TransactionTracker::hint(q->m);
+      shard_.series.prefetch(q->series_key, 0);
+      txn_.prefetch(q->txn_hint, 0);
       if (staged_ >= kEntryLag) {
         const Staged& back = window_[staged_ - kEntryLag];
         shard_.series.prefetch(back.series_key, 1);
         txn_.prefetch(back.txn_hint, 1);
       }
     }
-    if (++staged_ == kWindow) flush();
+    // A reassembled datagram lives in the reassembler's buffer until its next datagram: it is
+    // counted now.
+    if (++staged_ == kWindow || !from_wire) flush();
   } else if (st == ParseStatus::not_sip) {
     shard_.skipped[static_cast<size_t>(Skip::not_sip)].bump();
   } else {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -294,6 +295,66 @@ TEST(MetricsTest, batches_count_exactly_what_their_packets_count_one_by_one) {
   for (const uint32_t n : {1u, 2u, 7u, 16u, 17u, 64u, 256u}) {
     EXPECT_EQ(render_text(SipCollector(WorkerState(false, n).sources()).collect()), one_by_one) << n << " per batch";
   }
+}
+
+// Two edge cases of batching, each fed to one worker one packet at a time and to another in one
+// batch: the rendered text must be the same.
+std::string render_one_worker(const std::string& yaml, const std::vector<std::pair<Bytes, int64_t>>& packets,
+                              bool batched) {
+  const Config cfg = parse_config(yaml, "batch_test.yaml");
+  PeerRegistry reg(cfg);
+  BatchPool pool(1, 1);
+  BatchQueue queue(1);
+  Worker w(queue, pool, reg, cfg);
+  auto batch = std::make_unique<Batch>();
+  for (const auto& [ip, ts] : packets) {
+    const Bytes f = ethernet(0x0800, ip);
+    const auto len = static_cast<uint32_t>(f.size());
+    if (batched) {
+      batch->append(f.data(), len, len, 1, 0, ts);
+    } else {
+      w.process(1, f.data(), len, ts);
+    }
+  }
+  if (batched) w.process_batch(*batch);
+  MetricSources m;
+  m.workers.push_back(&w);
+  m.peers = &reg;
+  return render_text(SipCollector(m).collect());
+}
+
+TEST(MetricsTest, batches_keep_reassembled_datagrams_and_peer_ids_as_one_by_one) {
+  // A request and its response, each in two IP fragments: the reassembler keeps one datagram
+  // at a time, so the request must not wait in the window while the response is put together.
+  std::vector<std::pair<Bytes, int64_t>> frags;
+  int64_t t = 1'000'000'000;
+  for (const auto& [from, to, text] :
+       {std::tuple{"192.0.2.1", "203.0.113.1", request("INVITE", "fr", "cf", 1)},
+        std::tuple{"203.0.113.1", "192.0.2.1", response(200, "INVITE", "fr", "cf", 1)}}) {
+    const Bytes l4 = udp(5060, 5060, text);
+    frags.emplace_back(ipv4(from, to, 17, Bytes(l4.begin(), l4.begin() + 48), 0x2000), t += 1000);
+    frags.emplace_back(ipv4(from, to, 17, Bytes(l4.begin() + 48, l4.end()), 6), t += 1000);
+  }
+  frags.emplace_back(ipv4("192.0.2.9", "203.0.113.1", 17, udp(9, 9, "later")), t + 400'000'000'000);
+  const std::string home = "home_networks: [203.0.113.0/24]\n";
+  const std::string frag_text = render_one_worker(home, frags, false);
+  EXPECT_NE(frag_text.find("sip_calls_total{outcome=\"answered\",peer=\"192.0.2.1\",direction=\"inbound\"} 1\n"),
+            std::string::npos);
+  EXPECT_EQ(render_one_worker(home, frags, true), frag_text);
+
+  // Peer ids go in order of first sight, which decides who is "other" once max_peers is
+  // reached: an unmatched response between two outside addresses registers its requester (the
+  // destination) when the transaction tracker sees it, before the next message's sender.
+  const std::vector<std::pair<Bytes, int64_t>> order = {
+      {ipv4("192.0.2.1", "192.0.2.2", 17, udp(5060, 5060, response(200, "OPTIONS", "o1", "c1", 1))), 1000},
+      {ipv4("192.0.2.3", "192.0.2.4", 17, udp(5060, 5060, request("OPTIONS", "o2", "c2", 1))), 2000},
+  };
+  const std::string cap = "limits: {max_peers: 2}\n";
+  const std::string order_text = render_one_worker(cap, order, false);
+  EXPECT_NE(order_text.find("sip_requests_total{method=\"OPTIONS\",peer=\"other\",direction=\"unknown\"} 1\n"),
+            std::string::npos)
+      << order_text;
+  EXPECT_EQ(render_one_worker(cap, order, true), order_text);
 }
 
 TEST(MetricsTest, output_does_not_depend_on_which_worker_saw_a_peer_first) {

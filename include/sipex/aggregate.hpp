@@ -108,6 +108,10 @@ class PeerResolver {
     Direction direction;
   };
   Attribution attribute(const IpAddr& src, const IpAddr& dst);
+  // attribute(), unless that would give an address its peer id (PeerRegistry::intern): then
+  // false, and nothing is registered. A caller that defers messages uses it to keep the order in
+  // which addresses get ids (which decides who is left over once limits.max_peers is reached).
+  bool attribute_if_registered(const IpAddr& src, const IpAddr& dst, Attribution* out);
 
  private:
   struct Entry {
@@ -119,6 +123,10 @@ class PeerResolver {
   };
   Entry& entry(const IpAddr& a);
   PeerId peer_of(Entry& e);
+  // peer_of() without registering: false if the address would need an id first.
+  bool known_peer_of(Entry& e, PeerId* out);
+  template <bool kMayRegister>
+  bool attribute_impl(const IpAddr& src, const IpAddr& dst, Attribution* out);
 
   // Picks up a newly applied map: the cache of answers is emptied.
   void refresh();

@@ -2,6 +2,8 @@
 // oracle is prometheus-cpp itself: the same expose() walk turned into prometheus::MetricFamily
 // values and serialised by its TextSerializer must give the same bytes as render_text().
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <sstream>
@@ -355,6 +357,34 @@ TEST(MetricsTest, batches_keep_reassembled_datagrams_and_peer_ids_as_one_by_one)
             std::string::npos)
       << order_text;
   EXPECT_EQ(render_one_worker(cap, order, true), order_text);
+}
+
+TEST(MetricsTest, written_metrics_equal_the_served_text_across_stream_chunks) {
+  // write_metrics() streams the text in pieces of 256 KiB; 10000 peers' lines make several.
+  const Config cfg = parse_config("limits: {max_peers: 12000}\n", "write_test.yaml");
+  PeerRegistry reg(cfg);
+  BatchPool pool(1, 1);
+  BatchQueue queue(1);
+  Worker w(queue, pool, reg, cfg);
+  for (int i = 0; i < 10000; ++i) {
+    const std::string src = "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+    const Bytes f = ethernet(0x0800, ipv4(src.c_str(), "192.0.2.1", 17,
+                                          udp(5060, 5060, request("OPTIONS", "w" + std::to_string(i), "c", 1))));
+    w.process(1, f.data(), static_cast<uint32_t>(f.size()), 1000 + i);
+  }
+  MetricSources m;
+  m.workers.push_back(&w);
+  m.peers = &reg;
+  const SipCollector collector(m);
+  const std::string served = render_text(collector.collect());
+  ASSERT_GT(served.size(), size_t{2} << 18);
+  const std::string path = testing::TempDir() + "/sipex_write_metrics.prom";
+  write_metrics(collector, path);
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream written;
+  written << in.rdbuf();
+  EXPECT_EQ(written.str(), served);
+  std::remove(path.c_str());
 }
 
 TEST(MetricsTest, output_does_not_depend_on_which_worker_saw_a_peer_first) {

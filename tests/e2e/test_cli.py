@@ -80,6 +80,14 @@ class CliTest(unittest.TestCase):
         self.assertEqual(cp.returncode, 1)
         self.assertTrue(one_line(cp.stderr), cp.stderr)
 
+    def test_a_failed_metrics_write_is_exit_1(self):
+        # /dev/full opens but every write fails: the text is written in pieces, and a failure in
+        # any of them (or in the last flush) must still be reported.
+        cp = t.run_exporter([f"--capture.file={self.corpus()}", "--metrics.out=/dev/full"], check=False)
+        self.assertEqual(cp.returncode, 1)
+        self.assertTrue(one_line(cp.stderr), cp.stderr)
+        self.assertIn("write failed", cp.stderr)
+
     def test_metrics_out_file_equals_stdout(self):
         out = os.path.join(self.tmp, "m.prom")
         t.run_exporter([f"--capture.file={self.corpus()}", f"--metrics.out={out}"])

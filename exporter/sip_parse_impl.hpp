@@ -308,7 +308,10 @@ inline bool read_number(const char** pp, const char* e, uint64_t* value) {
 
 // Parses "1*DIGIT LWS Method" in [p, e). The number is bounded: more than 2^31-1 marks it invalid
 // instead of wrapping (RFC 3261 8.1.1.5; RFC 4475 scalar02/scalarlg).
-inline void parse_cseq(const char* p, const char* e, SipMessage& m) {
+// `end` is the buffer's end, beyond e (the value's end, a '\n' or end): a token never holds CR
+// or LF, so the method's span may run to it and still stop by e, at vector width.
+template <class Ops>
+void parse_cseq(const char* p, const char* e, const char* end, SipMessage& m) {
   p = skip_lws(p, e);
   uint64_t v;
   if (!read_number(&p, e, &v)) return;
@@ -316,7 +319,7 @@ inline void parse_cseq(const char* p, const char* e, SipMessage& m) {
   p = skip_lws(p, e);
   if (p == ws) return;
   const char* ms = p;
-  while (p < e && is_token(*p)) ++p;
+  p = Ops::span(p, end, kTokenSet);
   if (p == ms) return;
   if (skip_lws(p, e) != e) return;
   m.has_cseq = true;
@@ -526,7 +529,7 @@ void apply_header(Header h, const char* v, const char* ve, const char* end, SipM
       m.call_id = {v, static_cast<size_t>(P::span_utf8(v, end, kWordSet) - v)};
       break;
     }
-    case Header::cseq: parse_cseq(v, ve, m); break;
+    case Header::cseq: parse_cseq<Ops>(v, ve, end, m); break;
     case Header::via: m.via_branch = P::find_param(v, end, kBranchName); break;
     case Header::content_length:
       if (first) {

@@ -268,12 +268,13 @@ struct TransactionTracker::Impl {
     return t;
   }
 
-  void request(const SipMessage& m, PeerResolver::Attribution at, int64_t now) {
+  // `hint`: TransactionTracker::hint(m), or 0 (then the key is computed here).
+  void request(const SipMessage& m, PeerResolver::Attribution at, int64_t now, uint64_t hint) {
     if (m.method == Method::ACK) {
-      ack(m, at, now);
+      ack(m, at, now, hint);
       return;
     }
-    const uint64_t key = transaction_key(m, m.method);
+    const uint64_t key = hint != 0 ? hint : transaction_key(m, m.method);
     if (Txn* t = txns.find(key)) {
       if (t->flags & kHasRequest) {
         count(Family::request_retransmissions, at.peer, static_cast<uint8_t>(at.direction), m.method);
@@ -297,8 +298,8 @@ struct TransactionTracker::Impl {
 
   // An ACK belongs to its INVITE's transaction when that ended with a non-2xx response; an ACK to
   // a 2xx is a transaction of its own, which has no response.
-  void ack(const SipMessage& m, PeerResolver::Attribution at, int64_t now) {
-    if (Txn* t = txns.find(transaction_key(m, Method::INVITE)); t != nullptr && t->final_code >= 300) {
+  void ack(const SipMessage& m, PeerResolver::Attribution at, int64_t now, uint64_t hint) {
+    if (Txn* t = txns.find(hint != 0 ? hint : transaction_key(m, Method::INVITE)); t != nullptr && t->final_code >= 300) {
       if (t->flags & kAcked) {
         count(Family::request_retransmissions, at.peer, static_cast<uint8_t>(at.direction), Method::ACK);
       }
@@ -321,8 +322,9 @@ struct TransactionTracker::Impl {
   // fingerprint of their start line and headers. Other responses cannot differ that way (100 is
   // hop-by-hop and unreliable; a proxy forwards one final for a non-INVITE), so the code decides.
   void response(const SipMessage& m, std::string_view bytes, PeerResolver::Attribution at, const IpAddr& src,
-                const IpAddr& dst, int64_t now) {
-    const uint64_t key = transaction_key(m, m.method);
+                const IpAddr& dst, int64_t now, uint64_t hint) {
+    // hint() keys a CSeq method of ACK as INVITE (for requests): a response to "ACK" is keyed here.
+    const uint64_t key = hint != 0 && m.method != Method::ACK ? hint : transaction_key(m, m.method);
     const uint16_t code = m.status_code;
     const uint32_t print = (m.method == Method::INVITE && code != 100) ? fingerprint(bytes) : 0;
     Txn* t = txns.find(key);
@@ -420,11 +422,11 @@ TransactionTracker::TransactionTracker(const TransactionLimits& limits, Shard& s
 TransactionTracker::~TransactionTracker() = default;
 
 void TransactionTracker::message(const SipMessage& m, PeerResolver::Attribution at, const IpAddr& src,
-                                 const IpAddr& dst, int64_t ts_ns) {
+                                 const IpAddr& dst, int64_t ts_ns, uint64_t hint) {
   if (m.is_request) {
-    impl_->request(m, at, ts_ns);
+    impl_->request(m, at, ts_ns, hint);
   } else {
-    impl_->response(m, m.head, at, src, dst, ts_ns);
+    impl_->response(m, m.head, at, src, dst, ts_ns, hint);
   }
   impl_->publish();
 }

@@ -66,7 +66,7 @@ void Worker::flush() {
     Staged& q = window_[i];
     shard_.add(q.series_key);
     if (q.at.peer == kPeerOther) shard_.peer_overflow.bump();
-    txn_.message(q.m, q.at, q.src, q.dst, q.ts_ns);
+    txn_.message(q.m, q.at, q.src, q.dst, q.ts_ns, batching_ ? q.txn_hint : 0);
   }
   staged_ = 0;
 }

@@ -357,6 +357,19 @@ TEST(MetricsTest, batches_keep_reassembled_datagrams_and_peer_ids_as_one_by_one)
             std::string::npos)
       << order_text;
   EXPECT_EQ(render_one_worker(cap, order, true), order_text);
+
+  // The window hands the transaction tracker the key it prefetched: an ACK's is its INVITE's,
+  // which must not be used for a response whose CSeq says ACK (that is no response to the INVITE).
+  const std::vector<std::pair<Bytes, int64_t>> ack = {
+      {ipv4("192.0.2.1", "203.0.113.1", 17, udp(5060, 5060, request("INVITE", "k1", "ck", 1))), 1'000'000'000},
+      {ipv4("203.0.113.1", "192.0.2.1", 17, udp(5060, 5060, response(200, "ACK", "k1", "ck", 1))), 1'001'000'000},
+      {ipv4("192.0.2.9", "203.0.113.1", 17, udp(9, 9, "later")), 400'000'000'000},
+  };
+  const std::string ack_text = render_one_worker(home, ack, false);
+  EXPECT_NE(ack_text.find("sip_transaction_timeouts_total{method=\"INVITE\",peer=\"192.0.2.1\",direction=\"inbound\"} 1\n"),
+            std::string::npos)
+      << ack_text;
+  EXPECT_EQ(render_one_worker(home, ack, true), ack_text);
 }
 
 TEST(MetricsTest, written_metrics_equal_the_served_text_across_stream_chunks) {

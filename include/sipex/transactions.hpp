@@ -54,8 +54,9 @@ class TransactionTracker {
 
   // One message from src to dst at ts_ns, already counted as a message under `at`. A response
   // is a retransmission only if its start line and headers (m.head) repeat an earlier one's.
+  // `hint` is hint(m) if the caller has it (it spares hashing the key again), else 0.
   void message(const SipMessage& m, PeerResolver::Attribution at, const IpAddr& src, const IpAddr& dst,
-               int64_t ts_ns);
+               int64_t ts_ns, uint64_t hint = 0);
   // Ends what has timed out by ts_ns: unanswered requests are counted as timeouts.
   void expire(int64_t ts_ns);
   // Cache hints for a message(m, ...) to come, so that a worker can overlap the lookups of

@@ -277,9 +277,7 @@ SeriesTable::SeriesTable(uint32_t max_series) : max_(max_series) {
 }
 
 bool SeriesTable::add(uint64_t key, uint64_t n) {
-  const auto key_of = [this](uint32_t e) {
-    return std::atomic_ref<uint64_t>(entries_[e].key).load(std::memory_order_relaxed);
-  };
+  const KeyOf key_of{this};
   uint32_t hole = 0;
   const uint32_t e = index_.find(key, key_of, &hole);
   if (e != KeyIndex::kNone) {

@@ -64,8 +64,7 @@ void Worker::flush() {
   }
   for (size_t i = 0; i < staged_; ++i) {
     Staged& q = window_[i];
-    shard_.add(q.series_key);
-    if (q.at.peer == kPeerOther) shard_.peer_overflow.bump();
+    shard_.count(q.series_key, q.at);
     txn_.message(q.m, q.at, q.src, q.dst, q.ts_ns, batching_ ? q.txn_hint : 0);
   }
   staged_ = 0;

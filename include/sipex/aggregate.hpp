@@ -271,11 +271,18 @@ class SeriesTable {
       return;
     }
     uint32_t hole = 0;
-    const uint32_t e = index_.find(key, [this](uint32_t i) { return std::atomic_ref<uint64_t>(entries_[i].key).load(std::memory_order_relaxed); }, &hole);
+    const uint32_t e = index_.find(key, KeyOf{this}, &hole);
     if (e != KeyIndex::kNone) __builtin_prefetch(&entries_[e], 1);
   }
 
  private:
+  // The key of entry e, for the index (writer side).
+  struct KeyOf {
+    const SeriesTable* t;
+    uint64_t operator()(uint32_t e) const {
+      return std::atomic_ref<uint64_t>(t->entries_[e].key).load(std::memory_order_relaxed);
+    }
+  };
   // Plain words, accessed only through std::atomic_ref (readers and writer alike; the writer's
   // relaxed loads are plain moves).
   struct Entry {
@@ -376,8 +383,10 @@ struct alignas(64) Shard {
   static uint64_t message_key(const SipMessage& m, PeerResolver::Attribution at) {
     return series_key(at.peer, at.direction, m.method, m.is_request ? 0 : m.status_code);
   }
-  void count(const SipMessage& m, PeerResolver::Attribution at) {
-    add(message_key(m, at));
+  void count(const SipMessage& m, PeerResolver::Attribution at) { count(message_key(m, at), at); }
+  // count() with the key already computed (message_key()).
+  void count(uint64_t key, PeerResolver::Attribution at) {
+    add(key);
     if (at.peer == kPeerOther) peer_overflow.bump();
   }
   void add(uint64_t key) {

@@ -20,8 +20,10 @@ path and the copy into the ring run on the sender's. The worker falls behind, th
 batches) runs dry and the capture thread drops and counts at stage `pool` (or `queue`) rather
 than wait. Without a second CPU the pinning is skipped.
 
-While the replay runs, one scraper process inside the namespace scrapes /metrics every
-SCRAPE_INTERVAL seconds over a fresh connection and times each answer (connect to last byte).
+While the replay runs, one scraper process inside the namespace, on the exporter's CPU, scrapes
+/metrics every SCRAPE_INTERVAL seconds over a fresh connection and times each answer (connect to
+last byte); each record also holds the TCP segments the namespace retransmitted meanwhile, so a
+slow scrape says whether the kernel lost a segment of it.
 Checked:
   - every scrape, during and after the replay, answered 200 within SCRAPE_DEADLINE (0.1 s), and
     at least MIN_SCRAPES_DURING of them happened while the replay ran and drops were growing;
@@ -149,10 +151,15 @@ SCRAPER = r"""
 import http.client, json, re, select, sys, time
 port, interval = int(sys.argv[1]), float(sys.argv[2])
 pat = re.compile(r'^(sip_exporter_packets_total|sip_exporter_dropped_packets_total)\{([^}]*)\} (\S+)$', re.M)
+def retransmitted():  # TCP segments this namespace retransmitted, SYNs included
+    with open("/proc/self/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Tcp:")]
+    return int(rows[1][rows[0].index("RetransSegs")])
 out = []
 while True:
     t0 = time.monotonic()
     rec = {"t": t0}
+    r0 = retransmitted()
     try:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         c.request("GET", "/metrics")
@@ -171,6 +178,7 @@ while True:
     except Exception as e:
         rec["latency"] = time.monotonic() - t0
         rec["error"] = repr(e)
+    rec["retransmitted"] = retransmitted() - r0
     out.append(rec)
     if select.select([sys.stdin], [], [], interval)[0]:
         break
@@ -246,7 +254,11 @@ class OverloadTest(lib.LiveRunTest):
             rx0 = ns.link_stats(True, ns.inner)["rx"]
             tx0 = ns.link_stats(False, ns.outer)["tx"]
 
-            scraper = subprocess.Popen(ns.exec(sys.executable, "-c", SCRAPER, str(port), str(SCRAPE_INTERVAL)),
+            # The scraper shares the exporter's CPU: its loopback segments then go through that CPU's
+            # backlog, not the sender's, which the replay floods (a segment dropped there would time
+            # the kernel's retransmission, not the exporter).
+            scraper = subprocess.Popen(ns.exec(*([taskset, "-c", exp_cpu] if pin else []), sys.executable, "-c",
+                                               SCRAPER, str(port), str(SCRAPE_INTERVAL)),
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             time.sleep(0.5)  # a few scrapes of the idle exporter first
             replay = [*([taskset, "-c", tx_cpu] if pin else []), tcpreplay, "-i", ns.outer, "--topspeed",
@@ -341,7 +353,8 @@ class OverloadTest(lib.LiveRunTest):
             f"requests {s['requests']}, parse errors {s['parse_errors']}")
         log(f"overload: {len(lat)} scrapes in all, {len(during)} during the replay: latency max "
             f"{max(lat) * 1000 if lat else 0:.1f} ms (during: max {srt[-1] * 1000:.1f} ms, median "
-            f"{srt[len(srt) // 2] * 1000:.1f} ms, p99 {srt[min(len(srt) - 1, int(len(srt) * 0.99))] * 1000:.1f} ms)")
+            f"{srt[len(srt) // 2] * 1000:.1f} ms, p99 {srt[min(len(srt) - 1, int(len(srt) * 0.99))] * 1000:.1f} ms); "
+            f"TCP segments retransmitted meanwhile: {sum(x.get('retransmitted', 0) for x in r['scrapes'])}")
         log(f"overload: after the replay {r['after_replay']['sent']} OPTIONS counted as "
             f"{r['after']['requests'].get('OPTIONS', 0)} in {r['after_seconds']:.2f} s; exit {r['exit_code']}; "
             f"test runtime {r['runtime']:.1f} s")

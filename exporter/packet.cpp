@@ -44,4 +44,9 @@ void BatchPool::give_back(Batch* b, moodycamel::ProducerToken& tok) {
   if (!free_.try_enqueue(tok, b)) free_.enqueue(tok, b);
 }
 
+void BatchPool::give_back(Batch* const* b, size_t n, moodycamel::ProducerToken& tok) {
+  for (size_t i = 0; i < n; ++i) b[i]->clear();
+  if (!free_.try_enqueue_bulk(tok, b, n)) free_.enqueue_bulk(tok, b, n);
+}
+
 }  // namespace sipex

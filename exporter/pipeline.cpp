@@ -73,11 +73,12 @@ void Pipeline::open() {
   for (auto& ct : captures_) {
     ct->dispatcher = std::make_unique<Dispatcher>(*pool_, queues, stats, !live, stop_capture_);
   }
+  give_back_ = live ? Worker::GiveBack::per_batch : Worker::GiveBack::per_dequeue;
 }
 
 void Pipeline::start() {
   for (auto& w : workers_) {
-    worker_threads_.emplace_back([this, wp = w.get()] { wp->run(producers_done_); });
+    worker_threads_.emplace_back([this, wp = w.get()] { wp->run(producers_done_, give_back_); });
   }
   captures_running_.store(static_cast<int>(captures_.size()));
   for (auto& ct : captures_) {

@@ -152,26 +152,27 @@ void Worker::stage(uint16_t linktype, const uint8_t* frame, uint32_t caplen, int
   }
 }
 
-void Worker::run(const std::atomic<bool>& producers_done) {
+void Worker::run(const std::atomic<bool>& producers_done, GiveBack give_back) {
+  const size_t group = give_back == GiveBack::per_dequeue ? kDequeueBulk : 1;
   moodycamel::ConsumerToken ctok(in_);
   moodycamel::ProducerToken ptok(pool_.queue());
-  Batch* batches[16];
+  Batch* batches[kDequeueBulk];
   for (;;) {
     heartbeat_.bump();
     // Read the flag before trying the queue: if it was set, everything was enqueued before it.
     const bool done = producers_done.load(std::memory_order_acquire);
-    size_t n = in_.try_dequeue_bulk(ctok, batches, 16);
+    size_t n = in_.try_dequeue_bulk(ctok, batches, kDequeueBulk);
     if (n == 0) {
       if (done && in_.size_approx() == 0) return;
       // Idle: sleep until a batch arrives. The timeout bounds how late the end of input (which
       // enqueues nothing) is noticed, and keeps the heartbeat going for the watchdog.
-      n = in_.wait_dequeue_bulk_timed(ctok, batches, 16, kIdleWakeUs);
+      n = in_.wait_dequeue_bulk_timed(ctok, batches, kDequeueBulk, kIdleWakeUs);
       if (n == 0) continue;
     }
-    for (size_t i = 0; i < n; ++i) {
-      Batch* b = batches[i];
-      process_batch(*b);
-      pool_.give_back(b, ptok);
+    for (size_t i = 0; i < n; i += group) {
+      const size_t m = std::min(group, n - i);
+      for (size_t j = 0; j < m; ++j) process_batch(*batches[i + j]);
+      pool_.give_back(batches + i, m, ptok);
     }
   }
 }

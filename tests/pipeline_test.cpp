@@ -104,19 +104,23 @@ TEST(DispatcherTest, flows_stick_to_one_worker_in_both_directions) {
   EXPECT_EQ((drain(q0, pool) == 20) + (drain(q1, pool) == 20) + (drain(q2, pool) == 20), 1);
 }
 
-TEST(WorkerTest, run_drains_the_queue_then_returns_and_gives_batches_back) {
+class WorkerRunTest : public ::testing::TestWithParam<Worker::GiveBack> {};
+
+// Five times the pool's batches go through it, so the reader waits on the pool again and again
+// and every batch comes back, in either give-back mode, emptied for its next use.
+TEST_P(WorkerRunTest, run_drains_the_queue_then_returns_and_gives_batches_back) {
   Config cfg;
   PeerRegistry peers(cfg);
   BatchPool pool(8, 2);
   BatchQueue q(8, 1, 0);
   Worker w(q, pool, peers, cfg);
   std::atomic<bool> producers_done{false};
-  std::thread t([&] { w.run(producers_done); });
+  std::thread t([&] { w.run(producers_done, GetParam()); });
   SourceStats stats("x");
   std::atomic<bool> stop{false};
   {
     Dispatcher d(pool, {&q}, {&stats}, true, stop);
-    push(d, 3 * kBatchPackets + 1);
+    push(d, 5 * 8 * kBatchPackets + 1);
     d.flush();
   }
   producers_done.store(true, std::memory_order_release);
@@ -125,9 +129,17 @@ TEST(WorkerTest, run_drains_the_queue_then_returns_and_gives_batches_back) {
   w.shard().series.for_each([&](uint64_t k, uint64_t c) {
     if (series_fields(k).family == Family::messages) total += c;
   });
-  EXPECT_EQ(total, 3 * kBatchPackets + 1);
+  EXPECT_EQ(total, 5 * 8 * kBatchPackets + 1);
+  EXPECT_EQ(stats.dropped_pool.get() + stats.dropped_queue.get(), 0u);
   EXPECT_EQ(pool.queue().size_approx(), pool.size());
 }
+
+INSTANTIATE_TEST_SUITE_P(GiveBack, WorkerRunTest,
+                         ::testing::Values(Worker::GiveBack::per_batch, Worker::GiveBack::per_dequeue),
+                         [](const auto& info) {
+                           return info.param == Worker::GiveBack::per_batch ? std::string("per_batch")
+                                                                            : std::string("per_dequeue");
+                         });
 
 }  // namespace
 }  // namespace sipex

@@ -59,6 +59,9 @@ class BatchPool {
   Batch* try_take(moodycamel::ConsumerToken& tok);
   Batch* take_wait(moodycamel::ConsumerToken& tok, int64_t timeout_us);
   void give_back(Batch* b, moodycamel::ProducerToken& tok);
+  // Gives back n batches at once: one signal of the pool's semaphore, so a reader waiting on
+  // take_wait() is woken once for all of them.
+  void give_back(Batch* const* b, size_t n, moodycamel::ProducerToken& tok);
   size_t size() const { return size_; }
   moodycamel::BlockingConcurrentQueue<Batch*>& queue() { return free_; }
 

@@ -63,6 +63,7 @@ class Pipeline {
   std::vector<std::unique_ptr<SourceStats>> sources_;
   std::vector<std::unique_ptr<CaptureThread>> captures_;
   std::vector<std::thread> worker_threads_;
+  Worker::GiveBack give_back_ = Worker::GiveBack::per_batch;  // per_dequeue when the reader waits (files)
   std::atomic<bool> stop_capture_{false};
   std::atomic<bool> producers_done_{false};
   std::atomic<int> captures_running_{0};

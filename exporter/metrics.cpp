@@ -133,8 +133,7 @@ Snapshot SipCollector::collect() const {
     r.order = order_of(family_of(f), rank_of(f.peer), f.direction, f.method, last);
   }
   // One sort puts the rows in output order and brings each key's shards together.
-  std::sort(s.series.begin(), s.series.end(),
-            [](const Snapshot::Series& a, const Snapshot::Series& b) { return a.order < b.order; });
+  sort_by_order(s.series);
   size_t n = 0;
   for (size_t i = 0; i < s.series.size(); ++i) {
     if (n > 0 && s.series[n - 1].order == s.series[i].order) {
@@ -147,7 +146,11 @@ Snapshot SipCollector::collect() const {
 
   // Histograms: the same, through an index (a row is 152 bytes).
   {
-    std::vector<std::pair<uint64_t, uint32_t>> order(s.histograms.size());
+    struct Row {
+      uint64_t order;
+      uint32_t index;
+    };
+    std::vector<Row> order(s.histograms.size());
     for (uint32_t i = 0; i < order.size(); ++i) {
       const uint64_t k = s.histograms[i].key;
       const uint64_t fam = k >> 40 & 3;
@@ -155,7 +158,7 @@ Snapshot SipCollector::collect() const {
                            static_cast<Method>(k >> 10 & 15), stage_rank()[std::min<size_t>(k & 3, 2)]),
                   i};
     }
-    std::sort(order.begin(), order.end());
+    sort_by_order(order);
     std::vector<Snapshot::Histogram> merged;
     merged.reserve(order.size());
     for (const auto& [o, i] : order) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -462,6 +463,29 @@ TEST(MetricsTest, text_equals_prometheus_cpp_at_number_and_label_edges) {
   EXPECT_NE(text.find("} 9007199254740992\n"), std::string::npos);  // 2^53 + 1 as its double
   EXPECT_NE(text.find("} 1e+16\n"), std::string::npos);
   EXPECT_NE(text.find("} 1.844674407370955e+19\n"), std::string::npos);
+}
+
+// The radix sort against std::stable_sort: orders laid out as collect() makes them (family in the
+// top bits, a peer rank, small fields below), many repeated, and sizes around every boundary.
+TEST(MetricsTest, sort_by_order_is_a_stable_sort) {
+  std::mt19937_64 rng(7);
+  for (const size_t n : {0, 1, 2, 3, 255, 256, 257, 5000, 100000}) {
+    for (const uint64_t spread : {uint64_t{1}, uint64_t{64}, uint64_t{1} << 20}) {
+      std::vector<Snapshot::Series> rows(n);
+      for (size_t i = 0; i < n; ++i) {
+        const uint64_t r = rng() % spread;
+        rows[i] = {(r % 6) << 60 | (r >> 3) << 24 | (r & 0xFFF), i, r};
+      }
+      std::vector<Snapshot::Series> want = rows;
+      std::stable_sort(want.begin(), want.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
+      sort_by_order(rows);
+      ASSERT_EQ(rows.size(), want.size());
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(std::tie(rows[i].order, rows[i].key), std::tie(want[i].order, want[i].key))
+            << "n " << n << ", spread " << spread << ", row " << i;
+      }
+    }
+  }
 }
 
 TEST(MetricsTest, empty_state_renders_every_family_header) {

@@ -6,10 +6,12 @@
 // here, and only as views while a sample is written.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sipex/aggregate.hpp"
@@ -71,6 +73,32 @@ struct Snapshot {
   uint64_t transactions_active = 0, transactions_evicted = 0, dialogs_active = 0, dialogs_full = 0,
            dialogs_expired = 0;
 };
+
+// Sorts `rows` by their `order` member (a uint64_t), stably: rows of one order keep their
+// relative order. LSD radix sort, one counting pass over the bytes of `order` in which the rows
+// differ (a collect's orders differ in at most six): O(n) a byte against std::sort's O(n log n)
+// comparisons, which were half of collecting 180,000 series. Allocates one scratch array of n rows.
+template <class Row>
+void sort_by_order(std::vector<Row>& rows) {
+  const size_t n = rows.size();
+  if (n < 2) return;
+  std::array<std::array<uint32_t, 256>, 8> counts{};
+  for (const Row& r : rows) {
+    for (unsigned b = 0; b < 8; ++b) ++counts[b][r.order >> 8 * b & 0xFF];
+  }
+  std::vector<Row> scratch(n);
+  Row* src = rows.data();
+  Row* dst = scratch.data();
+  for (unsigned b = 0; b < 8; ++b) {
+    std::array<uint32_t, 256>& c = counts[b];
+    if (c[rows.front().order >> 8 * b & 0xFF] == n) continue;  // every row has this byte
+    uint32_t at = 0;
+    for (uint32_t& k : c) at += std::exchange(k, at);
+    for (size_t i = 0; i < n; ++i) dst[c[src[i].order >> 8 * b & 0xFF]++] = src[i];
+    std::swap(src, dst);
+  }
+  if (src != rows.data()) rows.swap(scratch);
+}
 
 // Merges the sources' counters. Thread-safe: collect() may run on any thread, concurrently with
 // the workers (it reads their shards with atomic loads and takes no lock they take) and with

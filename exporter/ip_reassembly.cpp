@@ -73,12 +73,12 @@ struct IpReassembler::Impl {
       : stats_(stats),
         timeout_ns_(limits.timeout_ns),
         entry_count_(std::max<uint32_t>(1, limits.max_datagrams)),
-        entries_(std::make_unique<Entry[]>(entry_count_)),
+        entries_(std::make_unique_for_overwrite<Entry[]>(entry_count_)),  // untouched until used
         slot_mask_(static_cast<uint32_t>(std::bit_ceil(uint64_t{entry_count_} * 2) - 1)),
         slots_(std::make_unique<Slot[]>(uint64_t{slot_mask_} + 1)),
         chunk_count_(limits.max_bytes / kChunk),
         arena_(std::make_unique_for_overwrite<uint8_t[]>(uint64_t{chunk_count_} * kChunk)),  // untouched until used
-        bits_(std::make_unique<ChunkBits[]>(chunk_count_)),
+        bits_(std::make_unique_for_overwrite<ChunkBits[]>(chunk_count_)),  // cleared as a chunk is taken
         free_chunks_(std::make_unique<uint32_t[]>(chunk_count_)),
         free_chunk_count_(chunk_count_),
         out_(std::make_unique_for_overwrite<uint8_t[]>(kMaxPayload + 1)) {
@@ -86,8 +86,6 @@ struct IpReassembler::Impl {
     std::random_device rd;
     seed_ = (uint64_t{rd()} << 32) | rd();
     for (uint32_t i = 0; i <= slot_mask_; ++i) slots_[i].entry = kNil;
-    for (uint32_t i = 0; i < entry_count_; ++i) entries_[i].next = i + 1 < entry_count_ ? i + 1 : kNil;
-    free_entry_ = 0;
     for (uint32_t c = 0; c < chunk_count_; ++c) free_chunks_[c] = c;
   }
 
@@ -237,16 +235,16 @@ struct IpReassembler::Impl {
   }
 
   uint32_t create(const Key& key, uint32_t h, int64_t now_ns) {
-    if (free_entry_ == kNil) {
+    if (free_entry_ == kNil && fresh_entry_ == entry_count_) {
       if (dead_.head != kNil) {
         remove(dead_.head);  // dropped datagrams go first: they hold nothing
       } else {
         evict(live_.head, FragmentEviction::table_full, 0);
       }
     }
-    const uint32_t i = free_entry_;
+    const uint32_t i = free_entry_ != kNil ? free_entry_ : fresh_entry_++;
     Entry& e = entries_[i];
-    free_entry_ = e.next;
+    if (i == free_entry_) free_entry_ = e.next;
     e.key = key;
     e.stamp_ns = now_ns;
     e.hash = h;
@@ -381,7 +379,10 @@ struct IpReassembler::Impl {
 
   const uint32_t entry_count_;
   std::unique_ptr<Entry[]> entries_;
+  // Entries are taken from the free list, else the next never-used one: the array's pages stay
+  // untouched (and out of the resident set) until that many datagrams were in progress at once.
   uint32_t free_entry_ = kNil;
+  uint32_t fresh_entry_ = 0;
   AgeList live_, dead_;  // oldest first
   uint32_t live_count_ = 0;
 

@@ -142,8 +142,10 @@ void Pipeline::stop() {
   for (auto& ct : captures_) {
     if (ct->thread.joinable()) ct->thread.join();
   }
-  // Every batch is now in a queue or the pool: let the workers drain, then join them.
+  // Every batch is now in a queue or the pool: let the workers drain, then join them. The
+  // nullptr wakes a worker sleeping on its empty queue now rather than at its idle timeout.
   producers_done_.store(true, std::memory_order_release);
+  for (auto& q : queues_) q->enqueue(nullptr);
   for (auto& t : worker_threads_) {
     if (t.joinable()) t.join();
   }

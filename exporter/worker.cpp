@@ -1,5 +1,6 @@
 #include "sipex/worker.hpp"
 
+#include <algorithm>
 
 #include "sipex/decode.hpp"
 #include "sipex/sip_parse.hpp"
@@ -164,11 +165,13 @@ void Worker::run(const std::atomic<bool>& producers_done, GiveBack give_back) {
     size_t n = in_.try_dequeue_bulk(ctok, batches, kDequeueBulk);
     if (n == 0) {
       if (done && in_.size_approx() == 0) return;
-      // Idle: sleep until a batch arrives. The timeout bounds how late the end of input (which
-      // enqueues nothing) is noticed, and keeps the heartbeat going for the watchdog.
+      // Idle: sleep until a batch arrives, or the nullptr Pipeline::stop() sends at the end of
+      // input. The timeout keeps the heartbeat going for the watchdog, and bounds how late the end
+      // of input is noticed when nothing wakes the worker.
       n = in_.wait_dequeue_bulk_timed(ctok, batches, kDequeueBulk, kIdleWakeUs);
-      if (n == 0) continue;
     }
+    n = static_cast<size_t>(std::remove(batches, batches + n, nullptr) - batches);  // wake-ups, not batches
+    if (n == 0) continue;
     for (size_t i = 0; i < n; i += group) {
       const size_t m = std::min(group, n - i);
       for (size_t j = 0; j < m; ++j) process_batch(*batches[i + j]);

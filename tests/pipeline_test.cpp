@@ -123,6 +123,7 @@ TEST_P(WorkerRunTest, run_drains_the_queue_then_returns_and_gives_batches_back) 
     push(d, 5 * 8 * kBatchPackets + 1);
     d.flush();
   }
+  q.enqueue(nullptr);  // a wake-up, as Pipeline::stop() sends: skipped, not processed
   producers_done.store(true, std::memory_order_release);
   t.join();
   uint64_t total = 0;

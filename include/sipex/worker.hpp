@@ -31,6 +31,7 @@ class Worker final : private MessageSink {
   enum class GiveBack : uint8_t { per_batch, per_dequeue };
   static constexpr size_t kDequeueBulk = 16;
   // Processes batches until `producers_done` is set and the queue is empty. Runs on its own thread.
+  // A nullptr in the queue is no batch: it only wakes the worker to look at `producers_done`.
   void run(const std::atomic<bool>& producers_done, GiveBack give_back = GiveBack::per_batch);
   // Processes one packet captured at ts_ns: everything it leads to is counted on return (public
   // for tests and benchmarks).

@@ -42,19 +42,26 @@ uint64_t transaction_key(const SipMessage& m, Method method) {
   return h == 0 ? 1 : h;
 }
 
-// A 32-bit fingerprint of a message's start line and headers, eight bytes at a time.
+// A 32-bit fingerprint of a message's start line and headers. Trick: four independent lanes of
+// eight bytes each, so the multiplies of consecutive words overlap; one chain over an INVITE
+// response's ~600 header bytes waited on the multiplier for every word (~150 ns a response).
 uint32_t fingerprint(std::string_view bytes) {
-  uint64_t h = 0x51ed27ull ^ bytes.size();
-  size_t i = 0;
-  for (; i + 8 <= bytes.size(); i += 8) {
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  uint64_t h[4] = {0x51ed27ull ^ bytes.size(), 0x2545F4914F6CDD1Dull, 0xC2B2AE3D27D4EB4Full, 0x165667B19E3779F9ull};
+  auto step = [&](uint64_t& lane, size_t at) {
     uint64_t w;
-    std::memcpy(&w, bytes.data() + i, 8);
-    h = (h ^ w) * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 29;
+    std::memcpy(&w, bytes.data() + at, 8);
+    lane = (lane ^ w) * kMul;
+    lane ^= lane >> 29;
+  };
+  size_t i = 0;
+  for (; i + 32 <= bytes.size(); i += 32) {
+    for (size_t l = 0; l < 4; ++l) step(h[l], i + 8 * l);
   }
+  for (size_t l = 0; i + 8 <= bytes.size(); i += 8, ++l) step(h[l], i);
   uint64_t w = 0;
   if (bytes.size() > i) std::memcpy(&w, bytes.data() + i, bytes.size() - i);
-  return static_cast<uint32_t>(mix64(h ^ w) >> 32);
+  return static_cast<uint32_t>(mix64(h[0] ^ std::rotl(h[1], 16) ^ std::rotl(h[2], 32) ^ std::rotl(h[3], 48) ^ w) >> 32);
 }
 
 uint64_t dialog_key(std::string_view call_id) {

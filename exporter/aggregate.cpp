@@ -236,10 +236,8 @@ const double* HistogramTable::buckets(HistogramFamily f, size_t* n) {
   return kDurationBuckets;
 }
 
-HistogramTable::HistogramTable(uint32_t max_series) : max_(max_series) {
-  entries_.reset(static_cast<Entry*>(std::calloc(std::max<uint32_t>(max_series, 1), sizeof(Entry))));
-  if (!entries_) throw std::bad_alloc();
-}
+HistogramTable::HistogramTable(uint32_t max_series)
+    : entries_(std::max<uint32_t>(max_series, 1), Touch::lazy), max_(max_series) {}
 
 bool HistogramTable::observe(uint64_t key, double seconds) {
   const auto key_of = [this](uint32_t e) {
@@ -271,10 +269,8 @@ bool HistogramTable::observe(uint64_t key, double seconds) {
 
 // ---- SeriesTable ----
 
-SeriesTable::SeriesTable(uint32_t max_series) : max_(max_series) {
-  entries_.reset(static_cast<Entry*>(std::calloc(std::max<uint32_t>(max_series, 1), sizeof(Entry))));
-  if (!entries_) throw std::bad_alloc();
-}
+SeriesTable::SeriesTable(uint32_t max_series)
+    : entries_(std::max<uint32_t>(max_series, 1), Touch::lazy), max_(max_series) {}
 
 bool SeriesTable::add(uint64_t key, uint64_t n) {
   const KeyOf key_of{this};

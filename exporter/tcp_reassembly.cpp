@@ -1,4 +1,5 @@
 #include "sipex/tcp_reassembly.hpp"
+#include "sipex/resident.hpp"
 
 #include <bit>
 #include <cstdlib>
@@ -133,7 +134,7 @@ struct TcpReassembler::Impl {
     void operator()(void* p) const { std::free(p); }
   };
   std::unique_ptr<Stream[], FreeDeleter> streams;
-  std::unique_ptr<uint32_t[], FreeDeleter> index;  // open addressing: slot + 1, 0 = empty
+  ResidentArray<uint32_t> index;  // open addressing: slot + 1, 0 = empty; probed before written, so Touch::lazy
   uint32_t index_mask;
   uint32_t free_head = kNone;         // released stream slots, chained through `next`
   uint32_t fresh = 0;                 // slots [fresh, max_streams) were never used
@@ -148,8 +149,8 @@ struct TcpReassembler::Impl {
       : lim(l), sink(s), scan(f), stats(st) {
     const uint32_t cap = std::bit_ceil(2 * l.max_streams);
     streams.reset(static_cast<Stream*>(std::calloc(l.max_streams, sizeof(Stream))));
-    index.reset(static_cast<uint32_t*>(std::calloc(cap, sizeof(uint32_t))));
-    if (!streams || !index) throw std::bad_alloc();
+    index = ResidentArray<uint32_t>(cap, Touch::lazy);
+    if (!streams) throw std::bad_alloc();
     index_mask = cap - 1;
   }
 

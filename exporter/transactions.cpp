@@ -1,5 +1,6 @@
 #include "sipex/transactions.hpp"
 #include "sipex/hash.hpp"
+#include "sipex/resident.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -71,7 +72,8 @@ uint64_t dialog_key(std::string_view call_id) {
 
 // A fixed table of entries E (which have `key`, `prev`, `next`, `list`) found by 64-bit key through
 // an open-addressing index, each on one of N lists kept in insertion order. Slots come from zeroed
-// pages and are constructed on first use.
+// pages and are constructed on first use. The index is probed at random, read before written:
+// it is a lazy ResidentArray (huge pages where the kernel allows, see resident.hpp).
 template <class E, int N>
 class KeyedPool {
  public:
@@ -80,8 +82,8 @@ class KeyedPool {
     std::fill(tail_, tail_ + N, kNone);
     const uint32_t cap = std::bit_ceil(std::max<uint32_t>(16, 2 * max));
     entries_.reset(static_cast<E*>(std::calloc(max, sizeof(E))));
-    index_.reset(static_cast<uint32_t*>(std::calloc(cap, sizeof(uint32_t))));
-    if (!entries_ || !index_) throw std::bad_alloc();
+    index_ = ResidentArray<uint32_t>(cap, Touch::lazy);
+    if (!entries_) throw std::bad_alloc();
     mask_ = cap - 1;
   }
 
@@ -171,7 +173,7 @@ class KeyedPool {
     void operator()(void* p) const { std::free(p); }
   };
   std::unique_ptr<E[], FreeDeleter> entries_;
-  std::unique_ptr<uint32_t[], FreeDeleter> index_;
+  ResidentArray<uint32_t> index_;
   uint32_t mask_;
   uint32_t max_;
   uint32_t fresh_ = 0;

@@ -289,10 +289,7 @@ class SeriesTable {
     alignas(8) uint64_t key;
     alignas(8) uint64_t count;
   };
-  struct FreeDeleter {
-    void operator()(void* p) const { std::free(p); }
-  };
-  std::unique_ptr<Entry[], FreeDeleter> entries_;  // max_ entries, calloc'd: untouched until used
+  ResidentArray<Entry> entries_;  // max_ entries, Touch::lazy: untouched until used
   KeyIndex index_;
   uint32_t max_;
   std::atomic<uint32_t> size_{0};
@@ -353,10 +350,7 @@ class HistogramTable {
     uint64_t sum_ns;
     uint64_t buckets[kMaxBuckets + 1];
   };
-  struct FreeDeleter {
-    void operator()(void* p) const { std::free(p); }
-  };
-  std::unique_ptr<Entry[], FreeDeleter> entries_;  // as in SeriesTable
+  ResidentArray<Entry> entries_;  // as in SeriesTable
   KeyIndex index_;
   uint32_t max_;
   std::atomic<uint32_t> size_{0};

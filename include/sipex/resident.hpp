@@ -10,7 +10,10 @@
 // copy, no flush. Arrays of 2 MiB and more are aligned to 2 MiB and asked for transparent huge
 // pages (where the kernel allows them), which also spares the random probes most TLB misses.
 // Only for arrays whose size follows what was counted: sized from a configured limit, an array
-// would make that limit resident at start-up.
+// would make that limit resident at start-up. Such an array (a transaction or stream index) is
+// made with Touch::lazy instead: no page is touched up front, but it is still aligned and asked
+// for huge pages, so where the kernel gives them the zero-page copies and their TLB flushes come
+// once per 2 MiB instead of once per 4 KiB page (without them, it is calloc's behaviour).
 #include <sys/mman.h>
 
 #include <cstddef>
@@ -21,15 +24,20 @@
 
 namespace sipex {
 
-// n zero-initialised, resident objects of T (trivially constructible and destructible), freed by
-// the destructor. Move-only. Not thread-safe in itself: the owner decides who touches what.
+// Whether ResidentArray makes its pages resident when it is created (now) or leaves each to its
+// first touch (lazy).
+enum class Touch : uint8_t { now, lazy };
+
+// n zero-initialised objects of T (trivially constructible and destructible), resident from the
+// start unless `touch` is lazy, freed by the destructor. Move-only. Not thread-safe in itself: the
+// owner decides who touches what.
 template <class T>
 class ResidentArray {
   static_assert(std::is_trivially_default_constructible_v<T> && std::is_trivially_destructible_v<T>);
 
  public:
   ResidentArray() = default;
-  explicit ResidentArray(size_t n) {
+  explicit ResidentArray(size_t n, Touch touch = Touch::now) {
     constexpr size_t kHuge = size_t{2} << 20;
     const size_t bytes = (n == 0 ? 1 : n) * sizeof(T);
     const bool huge = bytes >= kHuge;
@@ -43,7 +51,9 @@ class ResidentArray {
       madvise(p, bytes, MADV_HUGEPAGE);  // advice only: without THP the table is still resident
     }
     // One write per page makes it resident and private (anonymous pages are zero-filled).
-    for (size_t off = 0; off < bytes; off += 4096) p[off] = 0;
+    if (touch == Touch::now) {
+      for (size_t off = 0; off < bytes; off += 4096) p[off] = 0;
+    }
     data_ = reinterpret_cast<T*>(p);
   }
   ~ResidentArray() {

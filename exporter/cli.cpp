@@ -6,12 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
-#ifndef SIPEX_VERSION
-#define SIPEX_VERSION "unknown"
-#endif
-#ifndef SIPEX_REVISION
-#define SIPEX_REVISION "unknown"
-#endif
+#include "sipex/build_info.hpp"
 
 namespace sipex {
 namespace {
@@ -43,7 +38,7 @@ bool parse_ports(const std::string& s, std::vector<uint16_t>& out, std::string& 
 
 CliAction parse_cli(int argc, const char* const* argv, Options& o, std::string& message) {
   CLI::App app{"sip_exporter: counts every SIP request and response seen on the wire and exposes them to Prometheus."};
-  app.set_version_flag("--version", std::string("sip_exporter ") + SIPEX_VERSION + " (revision " + SIPEX_REVISION + ")");
+  app.set_version_flag("--version", std::string("sip_exporter ") + kVersion + " (revision " + kRevision + ")");
   app.get_formatter()->column_width(40);
   std::string ports = "5060,5061";
   std::string listen;

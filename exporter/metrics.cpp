@@ -10,12 +10,7 @@
 #include <limits>
 #include <stdexcept>
 
-#ifndef SIPEX_VERSION
-#define SIPEX_VERSION "unknown"
-#endif
-#ifndef SIPEX_REVISION
-#define SIPEX_REVISION "unknown"
-#endif
+#include "sipex/build_info.hpp"
 
 namespace sipex {
 
@@ -341,7 +336,7 @@ void expose(const Snapshot& s, ExpositionSink& out) {
   out.family("sip_exporter_build_info", "A constant 1, labelled with the version and source revision of this build.",
              MetricKind::gauge);
   {
-    const Label l[2] = {{"version", SIPEX_VERSION}, {"revision", SIPEX_REVISION}};
+    const Label l[2] = {{"version", kVersion}, {"revision", kRevision}};
     out.sample(l, 1);
   }
   out.family("sip_exporter_scan_kernel_info", "A constant 1, labelled with the SIMD kernel the SIP parser uses.",

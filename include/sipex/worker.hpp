@@ -27,7 +27,7 @@ class Worker final : private MessageSink {
   // after the up to kDequeueBulk batches taken from the queue at once are all processed, for a
   // reader that sleeps in BatchPool::take_wait() while the pool is empty (files): it is then woken
   // once a group instead of once a batch (each wake is a futex call and, on a VM, an
-  // inter-processor interrupt; per batch they cost a quarter of the mixed replay's CPU time).
+  // inter-processor interrupt; per batch they were 12% of the mixed replay's perf samples).
   enum class GiveBack : uint8_t { per_batch, per_dequeue };
   static constexpr size_t kDequeueBulk = 16;
   // Processes batches until `producers_done` is set and the queue is empty. Runs on its own thread.

@@ -126,17 +126,21 @@ inline Header identify_header(const char* p, const char* end, const char** value
   const char* ne = nullptr;
   Header h;
   switch (*p | 0x20) {
-    case 'c':
-      if (name_is(p, end, kCallIdName, &ne)) {
+    case 'c': {
+      // The second letter tells the three names apart ("c" alone is Content-Type's compact form).
+      if (end - p < 2) return Header::none;
+      const char second = static_cast<char>(p[1] | 0x20);
+      if (second == 'a' && name_is(p, end, kCallIdName, &ne)) {
         h = Header::call_id;
-      } else if (name_is(p, end, kCseqName, &ne)) {
+      } else if (second == 's' && name_is(p, end, kCseqName, &ne)) {
         h = Header::cseq;
-      } else if (name_is(p, end, kContentLengthName, &ne)) {
+      } else if (second == 'o' && name_is(p, end, kContentLengthName, &ne)) {
         h = Header::content_length;
       } else {
         return Header::none;
       }
       break;
+    }
     case 'i': h = Header::call_id; break;
     case 'l': h = Header::content_length; break;
     case 'v': h = Header::via; if (name_is(p, end, kViaName, &ne)) break; ne = nullptr; break;
@@ -291,9 +295,38 @@ struct Parser {
 
 // Reads 1*DIGIT at *p (bounded by e) and moves *p past it; false if there is no digit. *value is
 // the number, or kTooLarge if it is above 2^31-1 (leading zeros do not count towards that).
+// With `fast` and a buffer [lo, hi) of at least 8 bytes that holds [*p, e), a number of 1-7
+// digits is read from one 8-byte load (SWAR): the 8 bytes at p, or near the buffer's end the last
+// 8, shifted down; a number of 8 or more digits takes the general loop.
 constexpr uint64_t kTooLarge = ~uint64_t{0};
-inline bool read_number(const char** pp, const char* e, uint64_t* value) {
+inline bool read_number(const char** pp, const char* e, const char* lo, const char* hi, bool fast, uint64_t* value) {
   const char* p = *pp;
+  if (fast && hi - lo >= 8) {
+    constexpr uint64_t k01 = 0x0101010101010101;
+    // Past hi the shifted word holds zero bytes, which are not digits.
+    const uint64_t w = hi - p >= 8 ? load8(p) : load8(hi - 8) >> (8 * (8 - (hi - p)));
+    // A byte is a digit iff its high nibble is 3 and its low nibble plus 6 stays below 16; x has
+    // a non-zero byte exactly at the non-digits (its bytes are at most 0xF0: no carry below).
+    const uint64_t x = ((w & (0xF0 * k01)) ^ (0x30 * k01)) | (((w & (0x0F * k01)) + 0x06 * k01) & (0x10 * k01));
+    const uint64_t nondigit = (((x & (0x7F * k01)) + 0x7F * k01) | x) & (0x80 * k01);
+    size_t n = nondigit == 0 ? 8 : static_cast<size_t>(__builtin_ctzll(nondigit)) >> 3;
+    if (n > static_cast<size_t>(e - p)) n = static_cast<size_t>(e - p);
+    if (n == 0) {
+      *value = 0;
+      return false;
+    }
+    if (n < 8) {  // at most 9,999,999: never kTooLarge, whatever the leading zeros
+      // The digits' values, most significant first, moved to the top bytes (zeros above them);
+      // a borrow from a non-digit byte only runs into the bytes shifted out.
+      uint64_t d = (w - 0x30 * k01) << (8 * (8 - n));
+      d = d * 10 + (d >> 8);  // pairs of digits
+      d = (((d & 0x000000FF000000FF) * (100 + (uint64_t{1000000} << 32))) +
+           (((d >> 16) & 0x000000FF000000FF) * (1 + (uint64_t{10000} << 32)))) >> 32;
+      *pp = p + n;
+      *value = d;
+      return true;
+    }
+  }
   const char* const ds = p;
   while (p < e && *p == '0') ++p;
   const char* const ss = p;
@@ -311,10 +344,10 @@ inline bool read_number(const char** pp, const char* e, uint64_t* value) {
 // `end` is the buffer's end, beyond e (the value's end, a '\n' or end): a token never holds CR
 // or LF, so the method's span may run to it and still stop by e, at vector width.
 template <class Ops>
-void parse_cseq(const char* p, const char* e, const char* end, SipMessage& m) {
+void parse_cseq(const char* p, const char* e, const char* buf, const char* end, SipMessage& m) {
   p = skip_lws(p, e);
   uint64_t v;
-  if (!read_number(&p, e, &v)) return;
+  if (!read_number(&p, e, buf, end, Ops::kFastPaths, &v)) return;
   const char* ws = p;
   p = skip_lws(p, e);
   if (p == ws) return;
@@ -330,18 +363,25 @@ void parse_cseq(const char* p, const char* e, const char* end, SipMessage& m) {
 }
 
 // Returns false if [p, e) is not a decimal number below 2^31 (leading zeros allowed: RFC 3261
-// 25.1 1*DIGIT), with LWS around it.
-inline bool parse_content_length(const char* p, const char* e, int64_t* out) {
+// 25.1 1*DIGIT), with LWS around it. The buffer [buf, end) holds [p, e).
+template <class Ops>
+bool parse_content_length(const char* p, const char* e, const char* buf, const char* end, int64_t* out) {
   p = skip_lws(p, e);
   uint64_t v;
-  if (!read_number(&p, e, &v) || v == kTooLarge || skip_lws(p, e) != e) return false;  // no SIP message is that large
+  if (!read_number(&p, e, buf, end, Ops::kFastPaths, &v) || v == kTooLarge || skip_lws(p, e) != e) return false;  // no SIP message is that large
   *out = static_cast<int64_t>(v);
   return true;
 }
 
 // "SIP/" prefix, case-insensitively: RFC 3261 7.1 makes the version string case-insensitive.
+// OR-ing 0x20 into the first three bytes maps only 'S'/'s', 'I'/'i' and 'P'/'p' to "sip".
 inline bool sip_prefix(const char* p, size_t n) {
-  return n >= 4 && lower(p[0]) == 's' && lower(p[1]) == 'i' && lower(p[2]) == 'p' && p[3] == '/';
+  if (n < 4) return false;
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  uint32_t sip;
+  std::memcpy(&sip, "sip/", 4);
+  return (w | 0x00202020u) == sip;
 }
 inline bool is_sip20(const char* p, size_t n) {
   return n == 7 && sip_prefix(p, n) && p[4] == '2' && p[5] == '.' && p[6] == '0';
@@ -364,9 +404,13 @@ ParseStatus parse_start_line(const char* b, const char* e, SipMessage& m) {
   const size_t n = static_cast<size_t>(e - b);
   if (sip_prefix(b, n)) {
     const char* sp = b + 4;
-    while (sp < e && *sp != ' ') ++sp;
-    if (sp == e || !is_sip20(b, static_cast<size_t>(sp - b))) {
-      return is_sip_version(b, static_cast<size_t>(sp - b)) ? ParseStatus::bad_version : ParseStatus::bad_start_line;
+    if (Ops::kFastPaths && n >= 8 && load8(b) == load8("SIP/2.0 ")) {
+      sp = b + 7;  // the usual spelling: where the general steps below stop
+    } else {
+      while (sp < e && *sp != ' ') ++sp;
+      if (sp == e || !is_sip20(b, static_cast<size_t>(sp - b))) {
+        return is_sip_version(b, static_cast<size_t>(sp - b)) ? ParseStatus::bad_version : ParseStatus::bad_start_line;
+      }
     }
     const char* p = sp;
     while (p < e && *p == ' ') ++p;
@@ -517,9 +561,9 @@ constexpr uint8_t bit_of(Header h) { return static_cast<uint8_t>(1u << static_ca
 // (Call-ID, Via: their ve is just `end`) are bounded by `end`, so their SIMD scans run at full
 // width. Only the first occurrence of each header counts (the top Via; RFC 4475 multi01's first
 // CSeq); later ones never get here, except Content-Length on a stream, which is compared with the
-// first so that ambiguous framing is refused.
+// first so that ambiguous framing is refused. The buffer is [buf, end).
 template <class Ops>
-void apply_header(Header h, const char* v, const char* ve, const char* end, SipMessage& m, HeaderState& st) {
+void apply_header(Header h, const char* v, const char* ve, const char* buf, const char* end, SipMessage& m, HeaderState& st) {
   using P = Parser<Ops>;
   const bool first = (st.seen & bit_of(h)) == 0;
   st.seen = static_cast<uint8_t>(st.seen | bit_of(h));
@@ -529,14 +573,14 @@ void apply_header(Header h, const char* v, const char* ve, const char* end, SipM
       m.call_id = {v, static_cast<size_t>(P::span_utf8(v, end, kWordSet) - v)};
       break;
     }
-    case Header::cseq: parse_cseq<Ops>(v, ve, end, m); break;
+    case Header::cseq: parse_cseq<Ops>(v, ve, buf, end, m); break;
     case Header::via: m.via_branch = P::find_param(v, end, kBranchName); break;
     case Header::content_length:
       if (first) {
-        if (!parse_content_length(v, ve, &m.content_length)) st.bad_cl = true;
+        if (!parse_content_length<Ops>(v, ve, buf, end, &m.content_length)) st.bad_cl = true;
       } else {
         int64_t again = -1;
-        if (!parse_content_length(v, ve, &again) || again != m.content_length) st.conflicting_cl = true;
+        if (!parse_content_length<Ops>(v, ve, buf, end, &again) || again != m.content_length) st.conflicting_cl = true;
       }
       break;
     case Header::from: m.from = {v, static_cast<size_t>(ve - v)}; break;
@@ -627,7 +671,7 @@ ParseStatus parse_impl(const char* buf, size_t len, Framing framing, SipMessage&
     // The Call-ID and Via parsers stop at a line break by themselves; the others are given the
     // value's end. Continuation lines start with SP or HT, so next_wanted() passes over them.
     const size_t ve = (h == Header::call_id || h == Header::via) ? len : lines.line_end(s, true);
-    apply_header<Ops>(h, v, buf + ve, end, m, hs);
+    apply_header<Ops>(h, v, buf + ve, buf, end, m, hs);
     wanted = wanted_after[hs.seen & 127];
   }
   if (!terminated) {

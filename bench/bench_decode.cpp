@@ -48,7 +48,9 @@ Bytes ipv6_dest_opts(const Bytes& l4) {
 }
 
 Bytes ether(uint16_t type, const Bytes& payload, bool vlan) {
-  Bytes b(12, 0xAA);
+  Bytes b;
+  b.reserve(18 + payload.size());  // one allocation (and no GCC 12 -Warray-bounds false positive)
+  b.assign(12, 0xAA);
   if (vlan) b.insert(b.end(), {0x81, 0x00, 0x00, 0x64});
   put16(b, type);
   b.insert(b.end(), payload.begin(), payload.end());

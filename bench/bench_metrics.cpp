@@ -30,7 +30,9 @@ std::vector<uint8_t> response_frame(uint32_t peer, int code, const char* method)
   const std::string sip = "SIP/2.0 " + std::to_string(code) + " X\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK" +
                           std::to_string(peer) + "x" + std::to_string(code) + method + "\r\nCall-ID: c" +
                           std::to_string(peer) + "\r\nCSeq: 1 " + method + "\r\nContent-Length: 0\r\n\r\n";
-  std::vector<uint8_t> f = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00};
+  std::vector<uint8_t> f;
+  f.reserve(42 + sip.size());  // one allocation (and no GCC 12 -Warray-bounds false positive)
+  f = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00};
   const auto total = static_cast<uint16_t>(28 + sip.size());
   const uint8_t ip[20] = {0x45, 0, static_cast<uint8_t>(total >> 8), static_cast<uint8_t>(total), 0, 0, 0x40, 0, 64, 17,
                           0, 0, 10, static_cast<uint8_t>(peer >> 16), static_cast<uint8_t>(peer >> 8),

@@ -1,5 +1,6 @@
 #include "sipex/packet.hpp"
 
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -45,6 +46,9 @@ void BatchPool::give_back(Batch* b, moodycamel::ProducerToken& tok) {
 }
 
 void BatchPool::give_back(Batch* const* b, size_t n, moodycamel::ProducerToken& tok) {
+  // A token of this pool's queue is never empty; saying so also keeps GCC 12 from warning
+  // (-Wstringop-overflow) about an atomic load through the null producer of an empty one.
+  if (!tok.valid()) std::abort();
   for (size_t i = 0; i < n; ++i) b[i]->clear();
   if (!free_.try_enqueue_bulk(tok, b, n)) free_.enqueue_bulk(tok, b, n);
 }

@@ -973,8 +973,9 @@ class Generator {
   // The double-CRLF keep-alive many user agents send to their registrar: not a SIP message.
   void keepalive() {
     const int fam = r_.pct(30) ? 1 : 0;
-    send({{r_.pick(pools_.unnamed[fam]), sip_port()}, {r_.pick(pools_.home[fam]), 5060}, "\r\n\r\n", false},
-         {Outcome::skipped, "", 0, "not_sip"});
+    Endpoint src{r_.pick(pools_.unnamed[fam]), sip_port()};
+    Endpoint dst{r_.pick(pools_.home[fam]), 5060};
+    send({std::move(src), std::move(dst), "\r\n\r\n", false}, {Outcome::skipped, "", 0, "not_sip"});
   }
 
   void arp() {

@@ -297,13 +297,14 @@ struct Parser {
 // the number, or kTooLarge if it is above 2^31-1 (leading zeros do not count towards that).
 // With `fast` and a buffer [lo, hi) of at least 8 bytes that holds [*p, e), a number of 1-7
 // digits is read from one 8-byte load (SWAR): the 8 bytes at p, or near the buffer's end the last
-// 8, shifted down; a number of 8 or more digits takes the general loop.
+// 8, shifted down; an empty [*p, e) and a number of 8 or more digits take the general loop.
 constexpr uint64_t kTooLarge = ~uint64_t{0};
 inline bool read_number(const char** pp, const char* e, const char* lo, const char* hi, bool fast, uint64_t* value) {
   const char* p = *pp;
-  if (fast && hi - lo >= 8) {
+  if (fast && hi - lo >= 8 && e > p) {
     constexpr uint64_t k01 = 0x0101010101010101;
-    // Past hi the shifted word holds zero bytes, which are not digits.
+    // Past hi the shifted word holds zero bytes, which are not digits. hi > p (as e > p), so the
+    // shift is below 64.
     const uint64_t w = hi - p >= 8 ? load8(p) : load8(hi - 8) >> (8 * (8 - (hi - p)));
     // A byte is a digit iff its high nibble is 3 and its low nibble plus 6 stays below 16; x has
     // a non-zero byte exactly at the non-digits (its bytes are at most 0xF0: no carry below).

@@ -39,17 +39,14 @@ Batch* BatchPool::take_wait(moodycamel::ConsumerToken& tok, int64_t timeout_us) 
   return free_.wait_dequeue_timed(tok, b, timeout_us) ? b : nullptr;
 }
 
-void BatchPool::give_back(Batch* b, moodycamel::ProducerToken& tok) {
-  b->clear();
-  // Cannot fail: the pool never holds more than `size_` items and was sized for that per producer.
-  if (!free_.try_enqueue(tok, b)) free_.enqueue(tok, b);
-}
+void BatchPool::give_back(Batch* b, moodycamel::ProducerToken& tok) { give_back(&b, 1, tok); }
 
 void BatchPool::give_back(Batch* const* b, size_t n, moodycamel::ProducerToken& tok) {
   // A token of this pool's queue is never empty; saying so also keeps GCC 12 from warning
   // (-Wstringop-overflow) about an atomic load through the null producer of an empty one.
   if (!tok.valid()) std::abort();
   for (size_t i = 0; i < n; ++i) b[i]->clear();
+  // Cannot fail: the pool never holds more than `size_` items and was sized for that per producer.
   if (!free_.try_enqueue_bulk(tok, b, n)) free_.enqueue_bulk(tok, b, n);
 }
 

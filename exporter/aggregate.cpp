@@ -9,14 +9,6 @@ namespace {
 
 constexpr std::string_view kDirections[kDirectionCount] = {"unknown", "inbound", "outbound"};
 
-inline uint32_t hash_addr(const IpAddr& a) {
-  uint64_t x, y;
-  std::memcpy(&x, a.bytes, 8);
-  std::memcpy(&y, a.bytes + 8, 8);
-  uint64_t h = (x ^ (y * 0x9E3779B97F4A7C15ull) ^ a.family) * 0xBF58476D1CE4E5B9ull;
-  return static_cast<uint32_t>(h >> 32);
-}
-
 }  // namespace
 
 std::string_view direction_name(Direction d) { return kDirections[static_cast<size_t>(d)]; }
@@ -84,7 +76,7 @@ std::shared_ptr<const PeerMap> PeerRegistry::map() const {
 }
 
 int PeerRegistry::find(const IpAddr& a, uint32_t* free_slot) const {
-  for (uint32_t i = hash_addr(a) & mask_;; i = (i + 1) & mask_) {
+  for (uint32_t i = address_hash(a) & mask_;; i = (i + 1) & mask_) {
     const uint32_t v = slots_[i].id_plus1.load(std::memory_order_acquire);
     if (v == 0) {
       if (free_slot != nullptr) *free_slot = i;
@@ -136,7 +128,7 @@ void PeerResolver::refresh() {
 }
 
 PeerResolver::Entry& PeerResolver::entry(const IpAddr& a) {
-  uint32_t i = hash_addr(a) & mask_;
+  uint32_t i = address_hash(a) & mask_;
   for (;;) {
     Entry& e = table_[i];
     if (!e.used) break;

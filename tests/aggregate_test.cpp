@@ -1,9 +1,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -215,6 +217,27 @@ TEST(PeerTest, flood_of_addresses_keeps_the_cache_bounded_and_correct) {
   }
   EXPECT_EQ(other, 200000 - 10);
   EXPECT_EQ(reg.names().size(), 11u);
+}
+
+// The address tables take the hash's low bits: the addresses of one network, which differ only in
+// their last bytes, must spread over them at least as random values would (256 values in 4096
+// slots: about 248 distinct). The old multiply-only hash put an IPv6 /64 numbered ::1, ::2, ... in
+// 1 slot.
+TEST(PeerTest, address_hash_spreads_one_network_over_the_low_bits) {
+  auto distinct_slots = [](const char* format) {
+    std::set<uint32_t> slots;
+    for (int i = 0; i < 256; ++i) {
+      char text[64];
+      std::snprintf(text, sizeof text, format, i);
+      slots.insert(address_hash(ip(text)) & 4095);
+    }
+    return slots.size();
+  };
+  EXPECT_GE(distinct_slots("2001:db8:ffff:1::%x"), 235u);
+  EXPECT_GE(distinct_slots("2001:db8:ffff:1::%x:0"), 235u);
+  EXPECT_GE(distinct_slots("2001:db8:%x::1"), 235u);
+  EXPECT_GE(distinct_slots("198.51.%d.7"), 235u);
+  EXPECT_GE(distinct_slots("198.51.100.%d"), 235u);
 }
 
 TEST(PeerTest, reload_publishes_a_new_map_and_keeps_ids) {

@@ -41,6 +41,8 @@ struct SctpReassembler::Impl {
   const ScanKernel& scan;
   SctpStats& stats;
   std::vector<Partial> table;
+  uint32_t in_use = 0;  // entries of `table` with `used` set: most links have none, and then
+                        // nothing scans the table
 
   Impl(const SctpLimits& l, MessageSink& s, const ScanKernel& f, SctpStats& st)
       : lim(l), sink(s), scan(f), stats(st), table(l.max_messages) {}
@@ -57,6 +59,7 @@ struct SctpReassembler::Impl {
   }
 
   Partial* find(const Decoded& d, uint16_t stream, uint32_t id, uint8_t kind) {
+    if (in_use == 0) return nullptr;
     for (Partial& p : table) {
       if (p.used && p.stream == stream && p.id == id && p.kind == kind && p.sport == d.sport && p.dport == d.dport &&
           p.src == d.src && p.dst == d.dst) {
@@ -68,15 +71,16 @@ struct SctpReassembler::Impl {
 
   void give_up(Partial& p, ChunkEviction why) {
     stats.evicted[static_cast<size_t>(why)].bump();
+    release(p);
+  }
+
+  void release(Partial& p) {
+    --in_use;
     p.used = false;
     p.bytes.clear();
   }
 
-  void publish() {
-    uint32_t n = 0;
-    for (const Partial& p : table) n += p.used;
-    stats.in_progress.store(n, std::memory_order_relaxed);
-  }
+  void publish() { stats.in_progress.store(in_use, std::memory_order_relaxed); }
 
   void fragment(const Decoded& d, uint8_t type, uint8_t flags, uint32_t tsn, uint16_t stream, uint32_t id,
                 const uint8_t* data, uint32_t n, int64_t now) {
@@ -97,6 +101,7 @@ struct SctpReassembler::Impl {
         p = oldest;
       }
       p->used = true;
+      ++in_use;
       p->src = d.src;
       p->dst = d.dst;
       p->sport = d.sport;
@@ -119,8 +124,7 @@ struct SctpReassembler::Impl {
     p->next_tsn = tsn + 1;
     if (flags & kFlagE) {
       deliver(p->bytes.data(), static_cast<uint32_t>(p->bytes.size()), d, now);
-      p->used = false;
-      p->bytes.clear();
+      release(*p);
     }
   }
 
@@ -155,6 +159,7 @@ struct SctpReassembler::Impl {
   }
 
   void expire(int64_t now) {
+    if (in_use == 0) return;
     for (Partial& p : table) {
       if (p.used && now - p.first > lim.timeout_ns) give_up(p, ChunkEviction::timeout);
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <new>
 
 namespace sipex {
@@ -20,18 +21,76 @@ std::string_view path_name(Path p) {
 
 // ---- PeerRegistry ----
 
-bool PeerMap::is_home(const IpAddr& a) const {
-  for (const Cidr& c : home) {
-    if (c.contains(a)) return true;
-  }
-  return false;
+// ---- NetworkTable ----
+
+namespace {
+
+uint32_t network_hash(const uint64_t net[2], uint8_t family, uint8_t prefix) {
+  const uint64_t h = (net[0] ^ (net[1] * 0x9E3779B97F4A7C15ull) ^ (uint64_t{prefix} << 8 | family)) * 0xBF58476D1CE4E5B9ull;
+  return static_cast<uint32_t>(__builtin_bswap64(h));  // the top bits: see address_hash()
 }
 
-int PeerMap::named_peer(const IpAddr& a) const {
-  for (const NamedNet& n : named) {
-    if (n.net.contains(a)) return n.id;
+void words(const IpAddr& a, uint64_t w[2]) {
+  std::memcpy(&w[0], a.bytes, 8);
+  std::memcpy(&w[1], a.bytes + 8, 8);
+}
+
+}  // namespace
+
+NetworkTable::NetworkTable(const std::vector<std::pair<Cidr, int>>& nets) {
+  slots_.resize(std::bit_ceil(std::max<size_t>(16, 2 * nets.size())));
+  mask_ = static_cast<uint32_t>(slots_.size() - 1);
+  for (const auto& [c, value] : nets) {
+    const size_t f = c.net.family == 6;
+    auto& lengths = lengths_[f];
+    auto it = std::find_if(lengths.begin(), lengths.end(), [&](const Length& l) { return l.prefix == c.prefix; });
+    if (it == lengths.end()) {
+      Length l{c.prefix, {0, 0}};
+      uint8_t m[16] = {};
+      for (unsigned i = 0; i < 16; ++i) {
+        const unsigned bits = c.prefix > 8 * i ? std::min(8u, c.prefix - 8 * i) : 0;
+        m[i] = static_cast<uint8_t>(0xFF00 >> bits);
+      }
+      std::memcpy(l.mask, m, 16);
+      lengths.push_back(l);
+      std::sort(lengths.begin(), lengths.end(), [](const Length& a, const Length& b) { return a.prefix > b.prefix; });
+      it = std::find_if(lengths.begin(), lengths.end(), [&](const Length& l2) { return l2.prefix == c.prefix; });
+    }
+    uint64_t net[2];
+    words(c.net, net);
+    net[0] &= it->mask[0];
+    net[1] &= it->mask[1];
+    Slot& s = slots_[probe(net, c.net.family, c.prefix)];
+    if (!s.used) s = Slot{{net[0], net[1]}, c.net.family, c.prefix, true, value};  // else an identical one came first
+  }
+}
+
+uint32_t NetworkTable::probe(const uint64_t net[2], uint8_t family, uint8_t prefix) const {
+  for (uint32_t i = network_hash(net, family, prefix) & mask_;; i = (i + 1) & mask_) {
+    const Slot& s = slots_[i];
+    if (!s.used || (s.net[0] == net[0] && s.net[1] == net[1] && s.family == family && s.prefix == prefix)) return i;
+  }
+}
+
+int NetworkTable::find(const IpAddr& a) const {
+  if (slots_.empty()) return -1;
+  uint64_t w[2];
+  words(a, w);
+  for (const Length& l : lengths_[a.family == 6]) {
+    const uint64_t net[2] = {w[0] & l.mask[0], w[1] & l.mask[1]};
+    const Slot& s = slots_[probe(net, a.family, l.prefix)];
+    if (s.used) return s.value;
   }
   return -1;
+}
+
+void PeerMap::index() {
+  std::vector<std::pair<Cidr, int>> nets;
+  for (const Cidr& c : home) nets.emplace_back(c, 1);
+  home_table = NetworkTable(nets);
+  nets.clear();
+  for (const NamedNet& n : named) nets.emplace_back(n.net, n.id);
+  named_table = NetworkTable(nets);
 }
 
 PeerRegistry::PeerRegistry(const Config& cfg) : max_peers_(cfg.max_peers) {
@@ -64,6 +123,7 @@ std::vector<std::string> PeerRegistry::apply(const Config& cfg) {
   }
   std::stable_sort(map->named.begin(), map->named.end(),
                    [](const PeerMap::NamedNet& a, const PeerMap::NamedNet& b) { return a.net.prefix > b.net.prefix; });
+  map->index();
   map_ = std::move(map);
   if (!room()) full_.store(true, std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_acq_rel);
@@ -114,7 +174,8 @@ PeerId PeerRegistry::add_name(std::string name) {
 
 PeerResolver::PeerResolver(PeerRegistry& reg, const Config& cfg)
     : reg_(reg), map_(reg.map()), generation_(reg.generation()) {
-  // Room for every registered peer plus as many home addresses, at most half full.
+  // Room for every registered peer and as many home addresses at most half full: below that many
+  // addresses the cache is never emptied.
   const uint32_t cap = std::bit_ceil(std::max<uint32_t>(1024, 4 * (cfg.max_peers + 1)));
   table_.reset(new Entry[cap]());
   mask_ = cap - 1;
@@ -123,6 +184,10 @@ PeerResolver::PeerResolver(PeerRegistry& reg, const Config& cfg)
 void PeerResolver::refresh() {
   generation_ = reg_.generation();
   map_ = reg_.map();
+  clear();
+}
+
+void PeerResolver::clear() {
   std::fill(table_.get(), table_.get() + mask_ + 1, Entry{});
   size_ = 0;
 }
@@ -135,18 +200,22 @@ PeerResolver::Entry& PeerResolver::entry(const IpAddr& a) {
     if (e.addr == a) return e;
     i = (i + 1) & mask_;
   }
-  // Miss: classify the address once. Home addresses may take a quarter of the table and the rest
-  // up to half, so every registered peer (at most max_peers) always finds room: a worker takes the
-  // registry's mutex at most once per peer. Addresses that do not fit use scratch_ each time.
-  const bool home = map_->is_home(a);
-  const uint32_t cap = mask_ + 1;
-  Entry* e = (size_ < (home ? cap / 4 : cap / 2)) ? &table_[i] : &scratch_;
-  if (e != &scratch_) ++size_;
-  e->addr = a;
-  e->used = 1;
-  e->resolved = 0;
-  e->home = home;
-  return *e;
+  // Miss: classify the address once. The cache is kept at most half full, so probes stay short;
+  // once that many addresses came since it was last emptied, it is emptied and fills again with
+  // the ones that come next. Nothing is lost with an entry: ids are never reassigned, and an
+  // address is "other" for good once the registry is full, so an address classified again gets
+  // the same answer (from the registry's lock-free lookup, never its mutex, once it has an id).
+  if (size_ >= (mask_ + 1) / 2) {
+    clear();
+    i = address_hash(a) & mask_;
+  }
+  ++size_;
+  Entry& e = table_[i];
+  e.addr = a;
+  e.used = 1;
+  e.resolved = 0;
+  e.home = map_->is_home(a);
+  return e;
 }
 
 PeerId PeerResolver::peer_of(Entry& e) {
@@ -161,9 +230,13 @@ PeerId PeerResolver::peer_of(Entry& e) {
 
 bool PeerResolver::known_peer_of(Entry& e, PeerId* out) {
   if (!e.resolved) {
-    const int named = map_->named_peer(e.addr);
-    if (named < 0) return false;  // an address of its own: peer_of() would register it
-    e.peer = static_cast<PeerId>(named);
+    int id = map_->named_peer(e.addr);
+    if (id < 0) id = reg_.lookup(e.addr);  // an address of its own, registered before
+    if (id < 0) {
+      if (!reg_.full()) return false;  // peer_of() would register it
+      id = kPeerOther;                 // what peer_of() would answer, for good
+    }
+    e.peer = static_cast<PeerId>(id);
     e.resolved = 1;
   }
   *out = e.peer;
@@ -189,7 +262,7 @@ bool PeerResolver::attribute_impl(const IpAddr& src, const IpAddr& dst, Attribut
   Entry& s = entry(src);
   const bool src_home = s.home;
   PeerId src_peer = 0;
-  if (!src_home && !peer(s, &src_peer)) return false;  // before entry(dst) may reuse scratch_
+  if (!src_home && !peer(s, &src_peer)) return false;  // before entry(dst) may empty the cache
   Entry& d = entry(dst);
   if (src_home && !d.home) {
     out->direction = Direction::outbound;

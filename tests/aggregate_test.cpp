@@ -1,10 +1,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 #include <thread>
 #include <vector>
@@ -219,6 +221,37 @@ TEST(PeerTest, flood_of_addresses_keeps_the_cache_bounded_and_correct) {
   EXPECT_EQ(reg.names().size(), 11u);
 }
 
+// More addresses than the resolver's cache holds: it is emptied and refilled, and answers stay
+// what they were. An address with an id, or any address once the registry is full, is attributed
+// without registering (attribute_if_registered() says yes), so the worker has no reason to stop
+// and count its staged messages first.
+TEST(PeerTest, a_cache_emptied_by_many_addresses_keeps_every_answer) {
+  const Config cfg = parse_config("limits: {max_peers: 3}\nhome_networks: [10.0.0.0/8]\npeers:\n  core: [192.0.2.0/24]\n", "t.yaml");
+  PeerRegistry reg(cfg);
+  PeerResolver r(reg, cfg);
+  const IpAddr home = ip("10.1.1.1"), first = ip("198.51.100.1"), core = ip("192.0.2.77");
+  PeerResolver::Attribution at{};
+  EXPECT_FALSE(r.attribute_if_registered(first, home, &at));  // it needs an id first
+  const PeerId first_id = r.attribute(first, home).peer;
+  EXPECT_EQ(reg.names()[first_id], "198.51.100.1");
+  EXPECT_EQ(r.attribute(ip("198.51.100.2"), home).peer, first_id + 1);
+  EXPECT_EQ(r.attribute(ip("198.51.100.3"), home).peer, kPeerOther);  // "other", "core" and two: full
+  for (int i = 0; i < 5000; ++i) {  // the cache (1024 slots) is emptied several times
+    const std::string a = "172.16." + std::to_string(i >> 8) + "." + std::to_string(i & 255);
+    ASSERT_TRUE(r.attribute_if_registered(ip(a.c_str()), home, &at)) << a;
+    EXPECT_EQ(at.peer, kPeerOther);
+    EXPECT_EQ(at.direction, Direction::inbound);
+  }
+  ASSERT_TRUE(r.attribute_if_registered(first, home, &at));
+  EXPECT_EQ(at.peer, first_id);
+  ASSERT_TRUE(r.attribute_if_registered(core, home, &at));
+  EXPECT_EQ(reg.names()[at.peer], "core");
+  ASSERT_TRUE(r.attribute_if_registered(home, first, &at));
+  EXPECT_EQ(at.peer, first_id);
+  EXPECT_EQ(at.direction, Direction::outbound);
+  EXPECT_EQ(reg.names().size(), 4u);
+}
+
 // The address tables take the hash's low bits: the addresses of one network, which differ only in
 // their last bytes, must spread over them at least as random values would (256 values in 4096
 // slots: about 248 distinct). The old multiply-only hash put an IPv6 /64 numbered ::1, ::2, ... in
@@ -238,6 +271,47 @@ TEST(PeerTest, address_hash_spreads_one_network_over_the_low_bits) {
   EXPECT_GE(distinct_slots("2001:db8:%x::1"), 235u);
   EXPECT_GE(distinct_slots("198.51.%d.7"), 235u);
   EXPECT_GE(distinct_slots("198.51.100.%d"), 235u);
+}
+
+// NetworkTable against the definition it replaces: the first of the longest networks containing
+// the address, by a linear scan. Random networks of every prefix length (0 included, duplicates
+// with other values, IPv4 and IPv6 sharing bytes), and addresses inside and around them.
+TEST(PeerTest, network_table_is_the_longest_prefix_match) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 20; ++round) {
+    std::vector<std::pair<Cidr, int>> nets;
+    std::vector<IpAddr> bases;
+    for (int i = 0; i < 60; ++i) {
+      IpAddr a{};
+      a.family = rng() % 3 == 0 ? 6 : 4;
+      const unsigned bytes = a.family == 4 ? 4 : 16;
+      for (unsigned b = 0; b < bytes; ++b) a.bytes[b] = static_cast<uint8_t>(rng() % 3 == 0 ? rng() : b);
+      bases.push_back(a);
+      Cidr c;
+      c.prefix = static_cast<uint8_t>(rng() % (8 * bytes + 1));
+      c.net = a;
+      for (unsigned bit = c.prefix; bit < 8 * bytes; ++bit) c.net.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
+      nets.emplace_back(c, i);
+      if (rng() % 5 == 0) nets.emplace_back(c, 1000 + i);  // identical: the first keeps its value
+    }
+    std::vector<std::pair<Cidr, int>> by_length = nets;  // PeerMap::named's order
+    std::stable_sort(by_length.begin(), by_length.end(), [](const auto& x, const auto& y) { return x.first.prefix > y.first.prefix; });
+    const NetworkTable table(nets);
+    for (int k = 0; k < 3000; ++k) {
+      IpAddr a = bases[rng() % bases.size()];
+      const unsigned bytes = a.family == 4 ? 4 : 16;
+      for (int flips = static_cast<int>(rng() % 3); flips > 0; --flips) a.bytes[rng() % bytes] ^= static_cast<uint8_t>(1u << (rng() % 8));
+      int want = -1;
+      for (const auto& [c, v] : by_length) {
+        if (c.contains(a)) {
+          want = v;
+          break;
+        }
+      }
+      ASSERT_EQ(table.find(a), want) << a.to_string();
+    }
+  }
+  EXPECT_EQ(NetworkTable().find(ip("192.0.2.1")), -1);
 }
 
 TEST(PeerTest, reload_publishes_a_new_map_and_keeps_ids) {

@@ -33,8 +33,41 @@ std::string_view direction_name(Direction d);
 using PeerId = uint16_t;
 inline constexpr PeerId kPeerOther = 0;  // the label value "other": beyond the cap
 
+// Longest-prefix match over a fixed set of networks with a value each: one hash probe per
+// distinct prefix length of the address's family, longest first. A carrier's peer map may hold
+// hundreds of networks but has a handful of lengths; scanning the networks one by one cost about
+// a microsecond for each address the resolver's cache does not hold (PeerResolver), which with
+// more active addresses than the cache holds was every message. Immutable once built: any thread.
+class NetworkTable {
+ public:
+  NetworkTable() = default;
+  // `nets` in priority order: of two identical networks the first keeps its value.
+  explicit NetworkTable(const std::vector<std::pair<Cidr, int>>& nets);
+  // The value of the longest network containing `a`, or -1.
+  int find(const IpAddr& a) const;
+
+ private:
+  struct Length {
+    uint8_t prefix;
+    uint64_t mask[2];  // the address words (bytes 0-7, 8-15) ANDed with these: the network
+  };
+  struct Slot {
+    uint64_t net[2];
+    uint8_t family, prefix;
+    bool used;
+    int32_t value;
+  };
+  // The slot holding that network, or the empty slot where it would go.
+  uint32_t probe(const uint64_t net[2], uint8_t family, uint8_t prefix) const;
+
+  std::vector<Length> lengths_[2];  // IPv4, IPv6: the prefix lengths present, longest first
+  std::vector<Slot> slots_;         // open addressing, at most half full
+  uint32_t mask_ = 0;
+};
+
 // What decides a message's peer and direction: the home networks and the peer map's networks
-// with their peer ids. Immutable once published; a reload publishes a new one.
+// with their peer ids. Immutable once published (index() builds the lookups before); a reload
+// publishes a new one.
 struct PeerMap {
   struct NamedNet {
     Cidr net;
@@ -42,9 +75,12 @@ struct PeerMap {
   };
   std::vector<Cidr> home;
   std::vector<NamedNet> named;  // sorted by prefix length, longest first
-  bool is_home(const IpAddr& a) const;
+  void index();
+  bool is_home(const IpAddr& a) const { return home_table.find(a) >= 0; }
   // The id of the peer-map entry with the longest prefix containing `a`, or -1.
-  int named_peer(const IpAddr& a) const;
+  int named_peer(const IpAddr& a) const { return named_table.find(a); }
+
+  NetworkTable home_table, named_table;  // index()'s lookups over `home` and `named`
 };
 
 // The hash the address tables (PeerRegistry, PeerResolver) index by its low bits. A multiply
@@ -76,6 +112,9 @@ class PeerRegistry {
   // The id of address `a`: its existing id, else a new one while fewer than max_peers values
   // exist, else kPeerOther. Lock-free when `a` is known or the cap is reached.
   PeerId intern(const IpAddr& a);
+  // The id of address `a` if it has one (not the peer map's: those are by network), else -1.
+  // Lock-free.
+  int lookup(const IpAddr& a) const { return find(a, nullptr); }
   bool full() const { return full_.load(std::memory_order_acquire); }
   // Label values indexed by id, every id handed out so far. A name never changes once its id
   // exists, so the view stays valid (and correct for those ids) as long as the registry; ids
@@ -112,7 +151,9 @@ class PeerRegistry {
 
 // Per-worker attribution of a message to (peer, direction). Caches each address's home/peer
 // status in a fixed open-addressing table, so the steady state is one or two probes per message;
-// a reload (a new PeerRegistry generation) empties the cache. Not thread-safe: one per worker.
+// a reload (a new PeerRegistry generation) empties the cache, and so does filling half of it
+// (more distinct addresses than it holds then cost a classification each time they come back,
+// never more). Not thread-safe: one per worker.
 class PeerResolver {
  public:
   PeerResolver(PeerRegistry& reg, const Config& cfg);
@@ -143,14 +184,14 @@ class PeerResolver {
 
   // Picks up a newly applied map: the cache of answers is emptied.
   void refresh();
+  void clear();
 
   PeerRegistry& reg_;
   std::shared_ptr<const PeerMap> map_;
   uint64_t generation_;
   std::unique_ptr<Entry[]> table_;
   uint32_t mask_;
-  uint32_t size_ = 0;
-  Entry scratch_{};  // used when the cache is too full to insert
+  uint32_t size_ = 0;  // entries used since the table was last emptied
 };
 
 // The counter families kept in a worker's SeriesTable. `code` in the key means what the family

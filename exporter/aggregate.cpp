@@ -40,7 +40,9 @@ void words(const IpAddr& a, uint64_t w[2]) {
 NetworkTable::NetworkTable(const std::vector<std::pair<Cidr, int>>& nets) {
   slots_.resize(std::bit_ceil(std::max<size_t>(16, 2 * nets.size())));
   mask_ = static_cast<uint32_t>(slots_.size() - 1);
-  for (const auto& [c, value] : nets) {
+  for (const std::pair<Cidr, int>& entry : nets) {
+    const Cidr& c = entry.first;  // not a structured binding: clang before 16 cannot capture one
+    const int value = entry.second;
     const size_t f = c.net.family == 6;
     auto& lengths = lengths_[f];
     auto it = std::find_if(lengths.begin(), lengths.end(), [&](const Length& l) { return l.prefix == c.prefix; });

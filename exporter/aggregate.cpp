@@ -35,33 +35,38 @@ void words(const IpAddr& a, uint64_t w[2]) {
   std::memcpy(&w[1], a.bytes + 8, 8);
 }
 
+// The words (as words() reads them) with the first `prefix` bits of the address set.
+void prefix_mask(unsigned prefix, uint64_t m[2]) {
+  uint8_t bytes[16];
+  for (unsigned i = 0; i < 16; ++i) {
+    const unsigned bits = prefix > 8 * i ? std::min(8u, prefix - 8 * i) : 0;
+    bytes[i] = static_cast<uint8_t>(0xFF00 >> bits);
+  }
+  std::memcpy(m, bytes, 16);
+}
+
 }  // namespace
 
 NetworkTable::NetworkTable(const std::vector<std::pair<Cidr, int>>& nets) {
+  for (const std::pair<Cidr, int>& n : nets) {
+    std::vector<Length>& lengths = lengths_[n.first.net.family == 6];
+    const uint8_t prefix = n.first.prefix;
+    if (std::none_of(lengths.begin(), lengths.end(), [prefix](const Length& l) { return l.prefix == prefix; })) {
+      lengths.push_back({prefix, {0, 0}});
+      prefix_mask(prefix, lengths.back().mask);
+    }
+  }
+  for (std::vector<Length>& lengths : lengths_) {
+    std::sort(lengths.begin(), lengths.end(), [](const Length& a, const Length& b) { return a.prefix > b.prefix; });
+  }
   slots_.resize(std::bit_ceil(std::max<size_t>(16, 2 * nets.size())));
   mask_ = static_cast<uint32_t>(slots_.size() - 1);
-  for (const std::pair<Cidr, int>& entry : nets) {
-    const Cidr& c = entry.first;  // not a structured binding: clang before 16 cannot capture one
-    const int value = entry.second;
-    const size_t f = c.net.family == 6;
-    auto& lengths = lengths_[f];
-    auto it = std::find_if(lengths.begin(), lengths.end(), [&](const Length& l) { return l.prefix == c.prefix; });
-    if (it == lengths.end()) {
-      Length l{c.prefix, {0, 0}};
-      uint8_t m[16] = {};
-      for (unsigned i = 0; i < 16; ++i) {
-        const unsigned bits = c.prefix > 8 * i ? std::min(8u, c.prefix - 8 * i) : 0;
-        m[i] = static_cast<uint8_t>(0xFF00 >> bits);
-      }
-      std::memcpy(l.mask, m, 16);
-      lengths.push_back(l);
-      std::sort(lengths.begin(), lengths.end(), [](const Length& a, const Length& b) { return a.prefix > b.prefix; });
-      it = std::find_if(lengths.begin(), lengths.end(), [&](const Length& l2) { return l2.prefix == c.prefix; });
-    }
-    uint64_t net[2];
+  for (const auto& [c, value] : nets) {
+    uint64_t net[2], m[2];
     words(c.net, net);
-    net[0] &= it->mask[0];
-    net[1] &= it->mask[1];
+    prefix_mask(c.prefix, m);
+    net[0] &= m[0];
+    net[1] &= m[1];
     Slot& s = slots_[probe(net, c.net.family, c.prefix)];
     if (!s.used) s = Slot{{net[0], net[1]}, c.net.family, c.prefix, true, value};  // else an identical one came first
   }

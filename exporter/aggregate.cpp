@@ -25,17 +25,7 @@ std::string_view path_name(Path p) {
 
 namespace {
 
-uint32_t network_hash(const uint64_t net[2], uint8_t family, uint8_t prefix) {
-  const uint64_t h = (net[0] ^ (net[1] * 0x9E3779B97F4A7C15ull) ^ (uint64_t{prefix} << 8 | family)) * 0xBF58476D1CE4E5B9ull;
-  return static_cast<uint32_t>(__builtin_bswap64(h));  // the top bits: see address_hash()
-}
-
-void words(const IpAddr& a, uint64_t w[2]) {
-  std::memcpy(&w[0], a.bytes, 8);
-  std::memcpy(&w[1], a.bytes + 8, 8);
-}
-
-// The words (as words() reads them) with the first `prefix` bits of the address set.
+// The words (as address_words() reads them) with the first `prefix` bits of the address set.
 void prefix_mask(unsigned prefix, uint64_t m[2]) {
   uint8_t bytes[16];
   for (unsigned i = 0; i < 16; ++i) {
@@ -63,7 +53,7 @@ NetworkTable::NetworkTable(const std::vector<std::pair<Cidr, int>>& nets) {
   mask_ = static_cast<uint32_t>(slots_.size() - 1);
   for (const auto& [c, value] : nets) {
     uint64_t net[2], m[2];
-    words(c.net, net);
+    address_words(c.net, net);
     prefix_mask(c.prefix, m);
     net[0] &= m[0];
     net[1] &= m[1];
@@ -73,7 +63,7 @@ NetworkTable::NetworkTable(const std::vector<std::pair<Cidr, int>>& nets) {
 }
 
 uint32_t NetworkTable::probe(const uint64_t net[2], uint8_t family, uint8_t prefix) const {
-  for (uint32_t i = network_hash(net, family, prefix) & mask_;; i = (i + 1) & mask_) {
+  for (uint32_t i = address_words_hash(net[0], net[1], uint64_t{prefix} << 8 | family) & mask_;; i = (i + 1) & mask_) {
     const Slot& s = slots_[i];
     if (!s.used || (s.net[0] == net[0] && s.net[1] == net[1] && s.family == family && s.prefix == prefix)) return i;
   }
@@ -82,7 +72,7 @@ uint32_t NetworkTable::probe(const uint64_t net[2], uint8_t family, uint8_t pref
 int NetworkTable::find(const IpAddr& a) const {
   if (slots_.empty()) return -1;
   uint64_t w[2];
-  words(a, w);
+  address_words(a, w);
   for (const Length& l : lengths_[a.family == 6]) {
     const uint64_t net[2] = {w[0] & l.mask[0], w[1] & l.mask[1]};
     const Slot& s = slots_[probe(net, a.family, l.prefix)];

@@ -88,11 +88,19 @@ struct PeerMap {
 // of an IPv6 /64 numbered ::1, ::2, ... shared one slot and probed in one long run. The byte swap
 // brings the product's top bits, which every address bit reaches, to the bottom (Fibonacci
 // hashing's choice of bits, at the cost of one instruction). Pure.
+// The hash of an address as its two 8-byte words (bytes 0-7, 8-15) and a small tag.
+inline uint32_t address_words_hash(uint64_t x, uint64_t y, uint64_t tag) {
+  return static_cast<uint32_t>(__builtin_bswap64((x ^ (y * 0x9E3779B97F4A7C15ull) ^ tag) * 0xBF58476D1CE4E5B9ull));
+}
+// The words address_words_hash() takes.
+inline void address_words(const IpAddr& a, uint64_t w[2]) {
+  std::memcpy(&w[0], a.bytes, 8);
+  std::memcpy(&w[1], a.bytes + 8, 8);
+}
 inline uint32_t address_hash(const IpAddr& a) {
-  uint64_t x, y;
-  std::memcpy(&x, a.bytes, 8);
-  std::memcpy(&y, a.bytes + 8, 8);
-  return static_cast<uint32_t>(__builtin_bswap64((x ^ (y * 0x9E3779B97F4A7C15ull) ^ a.family) * 0xBF58476D1CE4E5B9ull));
+  uint64_t w[2];
+  address_words(a, w);
+  return address_words_hash(w[0], w[1], a.family);
 }
 
 // Peer label values: id 0 is "other", then the peer map's names in file order, then addresses in
